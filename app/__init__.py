@@ -1,0 +1,24 @@
+"""modelhost: a production server for scikit-learn models."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, logging, models, routes, docs and CLI."""
+    from . import api, cli, config, docs, errors, health, jsonprovider, logs, registry, web
+
+    app = Flask(__name__, instance_relative_config=True)
+    config.load_config(app, test_config)
+    jsonprovider.init_app(app)
+    logs.init_app(app)
+    errors.register_errorhandlers(app)
+    registry.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(web.bp)
+    docs.init_app(app)
+    cli.init_app(app)
+    return app

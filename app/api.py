@@ -1,0 +1,133 @@
+"""The JSON API under /v1: model listing, metadata, readiness and predictions."""
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import orjson
+from flask import Blueprint, current_app, g, jsonify, request
+
+from .errors import InvalidInput, Unauthorized, UnsupportedMediaType
+from .registry import ModelVersion, get_registry
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no", "")
+
+
+@bp.before_request
+def require_token() -> None:
+    """When API_TOKEN is configured, every /v1 request needs it as a bearer token."""
+    token = current_app.config.get("API_TOKEN")
+    if not token:
+        return
+    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not supplied:
+        raise Unauthorized("This server requires a token: send 'Authorization: Bearer <token>'.")
+    if not hmac.compare_digest(supplied.strip().encode(), str(token).encode()):
+        raise Unauthorized("The bearer token is not valid; ask the operator for the current token.")
+
+
+@bp.get("/models")
+def list_models():
+    """List every model with its versions, default version and status."""
+    return jsonify({"models": [m.summary() for m in get_registry().models()]})
+
+
+@bp.get("/models/<name>")
+def model_metadata(name: str):
+    """Metadata of a model's default version, plus its versions."""
+    model = get_registry().model(name)
+    body = model.versions[model.default_version].metadata
+    body.update(model.summary())
+    return jsonify(body)
+
+
+@bp.get("/models/<name>/versions/<version>")
+def version_metadata(name: str, version: str):
+    """Metadata of one model version."""
+    return jsonify(get_registry().get(name, version).metadata)
+
+
+@bp.get("/models/<name>/versions/<version>/ready")
+def version_ready(name: str, version: str):
+    """200 when the version loaded, 503 when it failed to load."""
+    get_registry().get(name, version).ready_runtime()
+    return jsonify({"ready": True})
+
+
+@bp.post("/models/<name>/predict")
+def predict_default(name: str):
+    """Predict with the model's default version."""
+    return predict(get_registry().get(name))
+
+
+@bp.post("/models/<name>/versions/<version>/predict")
+def predict_version(name: str, version: str):
+    """Predict with one model version."""
+    return predict(get_registry().get(name, version))
+
+
+def wants_probabilities() -> bool:
+    """Read the ``probabilities`` query parameter strictly, so a typo is not silently ignored."""
+    value = request.args.get("probabilities", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidInput("Query parameter 'probabilities' must be true or false.",
+                       errors=[{"path": "?probabilities", "message": f"must be true or false, got {value!r}"}])
+
+
+def read_body(entry: ModelVersion) -> Any:
+    """Decode a JSON or form-encoded predict body into Python values."""
+    mimetype = request.mimetype
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        raw = request.get_data(cache=False)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            hint = "" if raw.strip() else " The body is empty."
+            raise InvalidInput(
+                f"The body is not valid JSON: {exc}.{hint} NaN, Infinity and numbers beyond a double "
+                "(such as 1e400) are not accepted.",
+                errors=[{"path": "", "message": f"is not valid JSON: {exc}"}]) from None
+    if mimetype == "application/x-www-form-urlencoded":
+        return entry.ready_runtime().schema.from_form(request.form.to_dict())
+    raise UnsupportedMediaType(
+        f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
+        "application/json' (or a form with 'application/x-www-form-urlencoded').")
+
+
+def predict(entry: ModelVersion):
+    """Validate, predict in one vectorised call, and shape the response."""
+    g.model, g.version = entry.name, str(entry.version)
+    runtime = entry.ready_runtime()
+    probabilities = wants_probabilities()
+    if probabilities and not runtime.supports_probabilities:
+        raise InvalidInput(f"Model '{entry.name}' is a {runtime.metadata['task']} model without class "
+                           "probabilities; leave out ?probabilities=true.")
+    body = read_body(entry)
+    batch = runtime.schema.parse(body, current_app.config["MAX_BATCH_SIZE"])
+    g.batch_size = batch.size
+    try:
+        predictions, probs = runtime.predict(batch.columns, probabilities)
+    except (ValueError, TypeError) as exc:
+        # scikit-learn raises these for inputs the schema cannot rule out (e.g. unseen categories).
+        current_app.logger.warning("Model %s v%s rejected the input: %s", entry.name, entry.version, exc)
+        raise InvalidInput(f"The model rejected the input: {exc}") from None
+    result: dict[str, Any] = {"model": entry.name, "version": str(entry.version)}
+    if batch.single:
+        if batch.ids:
+            result["id"] = batch.ids[0]
+        result["prediction"] = predictions[0]
+        if probs is not None:
+            result["probabilities"] = probs[0]
+    else:
+        if batch.ids:
+            result["ids"] = batch.ids
+        result["predictions"] = predictions
+        if probs is not None:
+            result["probabilities"] = probs
+    return jsonify(result)

@@ -1,0 +1,6 @@
+"""Command-line interface (being written)."""
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the CLI commands."""

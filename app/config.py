@@ -1,0 +1,73 @@
+"""Configuration defaults and the order in which they are overridden.
+
+Order: the defaults below, then ``instance/config.py`` when present, then ``MODELHOST_*``
+environment variables, then the overrides a test passes to ``create_app``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+#: Every key modelhost reads, with its default. The README's configuration table mirrors this.
+DEFAULTS: dict[str, Any] = {
+    # Where model versions live: <repo>/<name>/<version>/model.{joblib,pkl,skops}.
+    # Relative paths are resolved against the instance folder.
+    "MODEL_REPOSITORY": "models",
+    # Largest request body in bytes (Flask enforces it, chunked bodies included).
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    # Most instances accepted in one predict request.
+    "MAX_BATCH_SIZE": 10_000,
+    # Logging: level name, "text" or "json", and an optional rotating file.
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
+    "LOG_FILE": None,
+    "LOG_MAX_BYTES": 10 * 1024 * 1024,
+    "LOG_BACKUP_COUNT": 5,
+    # Fully qualified class names skops may load besides its own trusted defaults.
+    "SKOPS_TRUSTED_TYPES": [],
+    # Optional bearer token; when set, /v1 endpoints require "Authorization: Bearer <token>".
+    "API_TOKEN": None,
+    # Rows per chunk when scoring an uploaded CSV file.
+    "CSV_CHUNK_ROWS": 5_000,
+}
+
+#: Keys whose environment value must be an integer.
+_INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "LOG_MAX_BYTES", "LOG_BACKUP_COUNT", "CSV_CHUNK_ROWS"}
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Apply defaults, the instance file, the environment and test overrides, in that order."""
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        # Values are read as JSON when they parse (numbers, lists), else kept as strings.
+        app.config.from_prefixed_env("MODELHOST")
+    else:
+        app.config.from_mapping(test_config)
+    _coerce(app)
+    repo = app.config["MODEL_REPOSITORY"]
+    app.config["MODEL_REPOSITORY"] = os.path.join(app.instance_path, repo)
+
+
+def _coerce(app: Flask) -> None:
+    """Turn integer settings given as strings into integers, with a message naming the key."""
+    for key in _INT_KEYS:
+        value = app.config.get(key)
+        if isinstance(value, str):
+            try:
+                app.config[key] = int(value)
+            except ValueError:
+                raise ValueError(
+                    f"Configuration {key} must be a whole number, got {value!r}; "
+                    f"fix MODELHOST_{key} or instance/config.py"
+                ) from None
+        if not isinstance(app.config[key], int) or app.config[key] <= 0:
+            raise ValueError(f"Configuration {key} must be a positive whole number, got {app.config[key]!r}")
+    app.config["LOG_LEVEL"] = str(app.config["LOG_LEVEL"]).upper()
+    app.config["LOG_FORMAT"] = str(app.config["LOG_FORMAT"]).lower()
+    if app.config["LOG_FORMAT"] not in ("text", "json"):
+        raise ValueError(f"Configuration LOG_FORMAT must be 'text' or 'json', got {app.config['LOG_FORMAT']!r}")
+    if isinstance(app.config["SKOPS_TRUSTED_TYPES"], str):
+        app.config["SKOPS_TRUSTED_TYPES"] = [t for t in app.config["SKOPS_TRUSTED_TYPES"].split(",") if t]

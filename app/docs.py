@@ -1,0 +1,46 @@
+"""The OpenAPI 3 document and the Swagger UI (flasgger) at /apidocs/.
+
+The document is built from the registry at start-up: every model gets its own predict
+operations whose request schemas come from the same ``InputSchema`` that validates requests.
+flasgger serves the UI and ``/apispec.json``; its own spec assembly is bypassed because in
+OpenAPI 3 mode it also emits a Swagger 2 ``definitions`` key, which makes the document invalid.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flasgger import Swagger
+from flask import Flask
+
+from . import openapi
+from .registry import get_registry
+
+SWAGGER_CONFIG = {
+    "openapi": "3.0.3",
+    "uiversion": 3,
+    "headers": [],
+    "specs": [{"endpoint": "apispec", "route": "/apispec.json", "rule_filter": lambda rule: True,
+               "model_filter": lambda tag: True}],
+    "static_url_path": "/flasgger_static",
+    "specs_route": "/apidocs/",
+    "title": "modelhost API",
+    "hide_top_bar": True,
+}
+
+
+class ModelhostSwagger(Swagger):
+    """flasgger's UI and routes, serving the document built by ``openapi.build``."""
+
+    def get_apispecs(self, endpoint: str = "apispec") -> dict[str, Any]:
+        spec = self.app.extensions.get("modelhost.openapi")
+        if spec is None:
+            with self.app.app_context():
+                spec = openapi.build(self.app, get_registry())
+            self.app.extensions["modelhost.openapi"] = spec
+        return spec
+
+
+def init_app(app: Flask) -> None:
+    """Serve the Swagger UI and the OpenAPI document."""
+    app.config["SWAGGER"] = SWAGGER_CONFIG
+    ModelhostSwagger(app, config=SWAGGER_CONFIG, merge=False)

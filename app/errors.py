@@ -1,0 +1,125 @@
+"""Typed errors and the one handler that turns every failure into an RFC 9457 problem document."""
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+class ModelhostError(Exception):
+    """Base of every error a client can cause; carries its HTTP status."""
+
+    status = 500
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class InvalidInput(ModelhostError):
+    """The request body does not match the model's input schema."""
+
+    status = 400
+
+
+class Unauthorized(ModelhostError):
+    """Authentication is enabled and the bearer token is missing or wrong."""
+
+    status = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="modelhost"'})
+
+
+class ModelNotFound(ModelhostError):
+    """No model or version of that name is in the repository."""
+
+    status = 404
+
+
+class PayloadTooLarge(ModelhostError):
+    """The request carries more instances than the configured batch limit."""
+
+    status = 413
+
+
+class UnsupportedMediaType(ModelhostError):
+    """The predict body is neither JSON nor form-encoded (nor CSV where CSV is accepted)."""
+
+    status = 415
+
+
+class NotAcceptable(ModelhostError):
+    """The client asked for a response type this endpoint cannot produce."""
+
+    status = 406
+
+
+class ModelNotReady(ModelhostError):
+    """The model version exists but failed to load."""
+
+    status = 503
+
+
+def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    """Build the problem document every error response uses."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        "request_id": g.get("request_id", ""),
+    }
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(current_app.json.dumps(body), status=status,
+                                          mimetype=PROBLEM_MIMETYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+# Messages for statuses Werkzeug raises on its own, phrased to say how to fix the request.
+_HTTP_DETAILS = {
+    404: "No resource at this path. GET /v1/models lists the models; /apidocs/ documents every endpoint.",
+    405: "Method {method} is not allowed on this path; the Allow header lists the methods it accepts.",
+    413: "The request body is larger than the limit of {limit} bytes. Send fewer instances per request.",
+}
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    template = _HTTP_DETAILS.get(status)
+    if template:
+        detail = template.format(method=request.method, limit=current_app.config["MAX_CONTENT_LENGTH"])
+    else:
+        detail = exc.description or HTTPStatus(status).phrase
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    return problem(status, detail, headers=headers)
+
+
+def _handle_modelhost_error(exc: ModelhostError) -> Response:
+    return problem(exc.status, exc.detail, exc.errors, exc.headers)
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    # Logged with the stack trace; the body only carries the request id an operator greps for.
+    current_app.logger.exception("Unhandled error while serving %s %s", request.method, request.path)
+    return problem(500, "The server failed to handle this request. Quote the request_id when "
+                        "reporting it; the operator can find the cause in the log.")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Route every error, including routing 404s and 405s, to the problem document."""
+    app.register_error_handler(ModelhostError, _handle_modelhost_error)
+    app.register_error_handler(RequestEntityTooLarge, _handle_http_exception)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)

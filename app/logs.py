@@ -1,0 +1,86 @@
+"""Logging: request ids, one access line per request, text or JSON, stderr or a rotating file."""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+#: Fields the access line carries besides the message, in JSON logs as keys.
+ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "model", "version", "batch_size")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every record with the id of the request it was logged under."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def _formatter(kind: str) -> logging.Formatter:
+    if kind == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+    return logging.Formatter(_TEXT_FORMAT)
+
+
+def _handler(app: Flask) -> logging.Handler:
+    path = app.config["LOG_FILE"]
+    if not path:
+        return logging.StreamHandler(sys.stderr)
+    # Rotation that several processes (mod_wsgi daemons) can share safely, old files gzipped.
+    from concurrent_log_handler import ConcurrentRotatingFileHandler
+
+    return ConcurrentRotatingFileHandler(path, maxBytes=app.config["LOG_MAX_BYTES"],
+                                         backupCount=app.config["LOG_BACKUP_COUNT"], use_gzip=True)
+
+
+def configure_logging(app: Flask) -> None:
+    """Send the application's logs (logger ``app`` and its children) to one handler."""
+    handler = _handler(app)
+    handler.setFormatter(_formatter(app.config["LOG_FORMAT"]))
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger(app.import_name)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
+    logger.addHandler(handler)
+    logger.setLevel(app.config["LOG_LEVEL"])
+    logger.propagate = False
+
+
+def _start_request() -> None:
+    supplied = request.headers.get("X-Request-ID", "")
+    g.request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def _finish_request(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    duration = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    fields = {
+        "method": request.method, "path": request.path, "status": response.status_code,
+        "duration_ms": round(duration, 2), "model": g.get("model"), "version": g.get("version"),
+        "batch_size": g.get("batch_size"),
+    }
+    detail = " ".join(f"{k}={fields[k]}" for k in ("model", "version", "batch_size") if fields[k] is not None)
+    logging.getLogger("app.access").info(
+        "%s %s %s %.1fms%s", request.method, request.path, response.status_code, duration,
+        f" {detail}" if detail else "", extra=fields)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Configure logging and log every request once with its id."""
+    configure_logging(app)
+    app.before_request(_start_request)
+    app.after_request(_finish_request)

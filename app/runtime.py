@@ -1,0 +1,214 @@
+"""Loading one model version from disk and predicting with it.
+
+This is the only module that knows about joblib, pickle, skops and numpy types; the HTTP
+layer hands it validated columns and gets back JSON-native lists.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.base import is_classifier
+
+from .schema import InputSchema
+
+log = logging.getLogger(__name__)
+
+#: Artifact file names, in the order they are looked for.
+ARTIFACTS = ("model.joblib", "model.pkl", "model.skops")
+METADATA_FILE = "model.json"
+
+
+class LoadError(Exception):
+    """The artifact could not be loaded; the message says why and how to fix it."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks so large artifacts do not fill memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_artifact(directory: Path) -> Path | None:
+    """The version directory's artifact file, or None when it has none."""
+    for name in ARTIFACTS:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_metadata(directory: Path) -> dict[str, Any] | None:
+    """The parsed ``model.json`` of a version directory, or None when it is absent."""
+    path = directory / METADATA_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"{path} is not valid JSON ({exc}); fix or delete it") from None
+    if not isinstance(data, dict):
+        raise LoadError(f"{path} must hold a JSON object")
+    return data
+
+
+def load_estimator(path: Path, trusted_types: list[str]) -> Any:
+    """Deserialize an artifact; skops files only with types skops trusts or the operator allowed."""
+    try:
+        if path.suffix == ".skops":
+            return _load_skops(path, trusted_types)
+        if path.suffix == ".pkl":
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        return joblib.load(path)
+    except LoadError:
+        raise
+    except Exception as exc:  # a truncated or foreign file can raise almost anything
+        raise LoadError(f"cannot read {path.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_skops(path: Path, trusted_types: list[str]) -> Any:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = sorted(set(untrusted) - set(trusted_types))
+    if refused:
+        raise LoadError(
+            f"{path.name} contains types skops does not trust: {', '.join(refused)}. "
+            "If you trust this file, add them to SKOPS_TRUSTED_TYPES (comma-separated in "
+            "MODELHOST_SKOPS_TRUSTED_TYPES) and restart"
+        )
+    return sio.load(path, trusted=untrusted)
+
+
+def infer_metadata(estimator: Any, name: str, version: int, artifact: Path) -> dict[str, Any]:
+    """Metadata for a dropped-in artifact without ``model.json``, read off the estimator."""
+    if not hasattr(estimator, "predict"):
+        raise LoadError(f"{artifact.name} holds a {type(estimator).__name__}, which has no predict()")
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        names = [str(n) for n in names]
+    else:
+        count = getattr(estimator, "n_features_in_", None)
+        if count is None:
+            raise LoadError(f"{artifact.name}: the estimator is not fitted (no n_features_in_)")
+        names = [f"x_{i}" for i in range(int(count))]
+    categories = _categorical_columns(estimator)
+    features = []
+    for feature in names:
+        if feature in categories:
+            features.append({"name": feature, "type": "string", "enum": categories[feature]})
+        else:
+            features.append({"name": feature, "type": "number"})
+    task = "classification" if is_classifier(estimator) else "regression"
+    target: dict[str, Any] = {"name": "target"}
+    if task == "classification":
+        target["classes"] = np.asarray(estimator.classes_).tolist()
+    return {
+        "name": name,
+        "version": version,
+        "task": task,
+        "framework": "scikit-learn",
+        "framework_version": None,
+        "estimator": type(estimator).__name__,
+        "artifact": artifact.name,
+        "sha256": None,
+        "features": features,
+        "target": target,
+        "metrics": {},
+        "created_at": None,
+        "inferred": True,
+    }
+
+
+def _categorical_columns(estimator: Any) -> dict[str, list[Any]]:
+    """Columns a pipeline one-hot or ordinal encodes, with their categories."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    found: dict[str, list[Any]] = {}
+    steps = estimator.steps if isinstance(estimator, Pipeline) else [(None, estimator)]
+    for _, step in steps:
+        if not isinstance(step, ColumnTransformer):
+            continue
+        for _, transformer, columns in step.transformers_:
+            encoders = transformer.steps if isinstance(transformer, Pipeline) else [(None, transformer)]
+            for _, encoder in encoders:
+                if isinstance(encoder, (OneHotEncoder, OrdinalEncoder)) and isinstance(columns, list):
+                    for column, cats in zip(columns, encoder.categories_):
+                        found[str(column)] = [c for c in np.asarray(cats).tolist() if c == c]
+    return found
+
+
+class Runtime:
+    """A loaded estimator with the schema its requests are validated against."""
+
+    def __init__(self, estimator: Any, metadata: dict[str, Any]) -> None:
+        self.estimator = estimator
+        self.metadata = metadata
+        self.schema = InputSchema(metadata["features"])
+        self.is_classifier = metadata["task"] == "classification"
+        # Pipelines fitted on a DataFrame select columns by name; others take a plain array.
+        self._wants_frame = getattr(estimator, "feature_names_in_", None) is not None
+        self._all_numeric = all(f["type"] in ("number", "integer") for f in metadata["features"])
+        self.classes = np.asarray(getattr(estimator, "classes_", [])).tolist() if self.is_classifier else []
+        self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
+
+    def _matrix(self, columns: dict[str, list[Any]]) -> Any:
+        names = self.schema.names
+        if self._wants_frame:
+            return pd.DataFrame({name: columns[name] for name in names}, columns=names)
+        if self._all_numeric:
+            return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in names])
+        return np.column_stack([np.asarray(columns[name], dtype=object) for name in names])
+
+    def predict(self, columns: dict[str, list[Any]],
+                probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """One vectorised predict call over every instance; JSON-native results."""
+        matrix = self._matrix(columns)
+        predictions = np.asarray(self.estimator.predict(matrix)).tolist()
+        probs = None
+        if probabilities and self.supports_probabilities:
+            table = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+            labels = [str(c) for c in self.classes]
+            probs = [dict(zip(labels, row)) for row in table.tolist()]
+        return predictions, probs
+
+
+def open_version(directory: Path, name: str, version: int, trusted_types: list[str]) -> Runtime:
+    """Load one version directory: verify, deserialize, and build its runtime."""
+    artifact = find_artifact(directory)
+    if artifact is None:
+        raise LoadError(f"no model.joblib, model.pkl or model.skops in {directory}")
+    metadata = read_metadata(directory)
+    if metadata is not None and metadata.get("sha256"):
+        actual = sha256_of(artifact)
+        if actual != metadata["sha256"]:
+            raise LoadError(
+                f"{artifact.name} has sha256 {actual} but model.json expects {metadata['sha256']}; "
+                "the file is corrupt or was replaced: restore it or retrain the version"
+            )
+    estimator = load_estimator(artifact, trusted_types)
+    if metadata is None:
+        metadata = infer_metadata(estimator, name, version, artifact)
+        metadata["sha256"] = sha256_of(artifact)
+        metadata["framework_version"] = sklearn.__version__
+    else:
+        metadata = {**metadata, "name": name, "version": version}
+        if not isinstance(metadata.get("features"), list) or not metadata["features"]:
+            raise LoadError(f"{directory / METADATA_FILE} lists no features")
+        if metadata.get("task") not in ("classification", "regression"):
+            raise LoadError(f"{directory / METADATA_FILE}: task must be 'classification' or 'regression'")
+    return Runtime(estimator, metadata)

@@ -1,0 +1,92 @@
+"""Fixtures: an application over a model repository of tiny real estimators in tmp_path."""
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from app import create_app
+from app.runtime import sha256_of
+
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def _iris_like() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    centers = {"setosa": [5.0, 3.4, 1.5, 0.2], "versicolor": [5.9, 2.8, 4.3, 1.3], "virginica": [6.6, 3.0, 5.5, 2.0]}
+    rows, labels = [], []
+    for label, center in centers.items():
+        rows.append(rng.normal(center, 0.15, size=(20, 4)))
+        labels += [label] * 20
+    return pd.DataFrame(np.vstack(rows), columns=IRIS_FEATURES), np.array(labels)
+
+
+def write_version(repo: Path, name: str, version: int, estimator, metadata: dict | None = None,
+                  artifact: str = "model.joblib") -> Path:
+    """Save an estimator (and optional model.json) as <repo>/<name>/<version>/."""
+    directory = repo / name / str(version)
+    directory.mkdir(parents=True)
+    path = directory / artifact
+    if artifact.endswith(".pkl"):
+        path.write_bytes(pickle.dumps(estimator))
+    elif artifact.endswith(".skops"):
+        import skops.io as sio
+
+        sio.dump(estimator, path)
+    else:
+        joblib.dump(estimator, path)
+    if metadata is not None:
+        metadata = {**metadata, "artifact": artifact, "sha256": sha256_of(path)}
+        (directory / "model.json").write_text(json.dumps(metadata))
+    return directory
+
+
+def iris_metadata() -> dict:
+    features = [{"name": n, "type": "number", "minimum": 0.0, "maximum": 8.0} for n in IRIS_FEATURES]
+    return {"name": "iris", "version": 1, "task": "classification", "framework": "scikit-learn",
+            "framework_version": "test", "features": features,
+            "target": {"name": "species", "classes": ["setosa", "versicolor", "virginica"]},
+            "metrics": {"accuracy": 1.0}, "created_at": "2026-01-01T00:00:00Z"}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository with iris (two versions, model.json), a dropped-in regressor and a categorical pipeline."""
+    root = tmp_path / "models"
+    X, y = _iris_like()
+    write_version(root, "iris", 1, LogisticRegression(max_iter=500).fit(X, y), iris_metadata())
+    write_version(root, "iris", 2, LogisticRegression(max_iter=500, C=0.5).fit(X, y),
+                  {**iris_metadata(), "version": 2})
+    rng = np.random.default_rng(1)
+    Xr = rng.normal(size=(40, 3))
+    write_version(root, "linear", 1, LinearRegression().fit(Xr, Xr @ [1.0, 2.0, -1.0] + 0.5), artifact="model.pkl")
+    frame = pd.DataFrame({"colour": ["red", "blue", "green", "red"] * 10, "size": np.arange(40, dtype=float)})
+    pipe = Pipeline([("prep", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["colour"])],
+                                                remainder="passthrough")),
+                     ("clf", LogisticRegression(max_iter=500))])
+    write_version(root, "shop", 1, pipe.fit(frame, frame["size"] > 20))
+    return root
+
+
+@pytest.fixture
+def app(repo: Path):
+    return create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
