@@ -1,6 +1,7 @@
 """modelhost: a production server for scikit-learn models."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
@@ -10,7 +11,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, logging, models, routes, docs and CLI."""
     from . import api, cli, config, docs, errors, health, jsonprovider, logs, registry, web
 
-    app = Flask(__name__, instance_relative_config=True)
+    # The instance folder holds config.py (and by default the models); IT may move it.
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=os.environ.get("MODELHOST_INSTANCE_PATH") or None)
     config.load_config(app, test_config)
     jsonprovider.init_app(app)
     logs.init_app(app)

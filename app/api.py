@@ -85,6 +85,9 @@ def read_body(entry: ModelVersion) -> Any:
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         raw = request.get_data(cache=False)
+        if request.content_length is None and len(raw) == request.max_content_length:
+            # A streamed (chunked) body is cut at the limit; reading past it raises the 413.
+            request.stream.read(1)
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

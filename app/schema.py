@@ -191,7 +191,12 @@ def _json_type(value: Any) -> str:
 
 
 def _check(validator: Draft202012Validator, body: Any) -> None:
-    errors = [entry for error in validator.iter_errors(body) for entry in _describe(error)]
+    unique: dict[tuple[str, str], dict[str, str]] = {}
+    for error in validator.iter_errors(body):
+        for entry in _describe(error):
+            # jsonschema reports each missing key separately, each naming the whole required list.
+            unique.setdefault((entry["path"], entry["message"]), entry)
+    errors = list(unique.values())
     if errors:
         errors.sort(key=lambda e: e["path"])
         raise InvalidInput(_summary(errors), errors=errors)

@@ -58,22 +58,32 @@ def iris_metadata() -> dict:
             "metrics": {"accuracy": 1.0}, "created_at": "2026-01-01T00:00:00Z"}
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A repository with iris (two versions, model.json), a dropped-in regressor and a categorical pipeline."""
-    root = tmp_path / "models"
+@pytest.fixture(scope="session")
+def estimators() -> dict:
+    """Tiny real estimators, fitted once per test session."""
     X, y = _iris_like()
-    write_version(root, "iris", 1, LogisticRegression(max_iter=500).fit(X, y), iris_metadata())
-    write_version(root, "iris", 2, LogisticRegression(max_iter=500, C=0.5).fit(X, y),
-                  {**iris_metadata(), "version": 2})
     rng = np.random.default_rng(1)
     Xr = rng.normal(size=(40, 3))
-    write_version(root, "linear", 1, LinearRegression().fit(Xr, Xr @ [1.0, 2.0, -1.0] + 0.5), artifact="model.pkl")
     frame = pd.DataFrame({"colour": ["red", "blue", "green", "red"] * 10, "size": np.arange(40, dtype=float)})
     pipe = Pipeline([("prep", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["colour"])],
                                                 remainder="passthrough")),
                      ("clf", LogisticRegression(max_iter=500))])
-    write_version(root, "shop", 1, pipe.fit(frame, frame["size"] > 20))
+    return {
+        "iris1": LogisticRegression(max_iter=500).fit(X, y),
+        "iris2": LogisticRegression(max_iter=500, C=0.5).fit(X, y),
+        "linear": LinearRegression().fit(Xr, Xr @ [1.0, 2.0, -1.0] + 0.5),
+        "shop": pipe.fit(frame, frame["size"] > 20),
+    }
+
+
+@pytest.fixture
+def repo(tmp_path: Path, estimators: dict) -> Path:
+    """A repository with iris (two versions, model.json), a dropped-in regressor and a categorical pipeline."""
+    root = tmp_path / "models"
+    write_version(root, "iris", 1, estimators["iris1"], iris_metadata())
+    write_version(root, "iris", 2, estimators["iris2"], {**iris_metadata(), "version": 2})
+    write_version(root, "linear", 1, estimators["linear"], artifact="model.pkl")
+    write_version(root, "shop", 1, estimators["shop"])
     return root
 
 

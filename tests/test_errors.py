@@ -1,0 +1,142 @@
+"""Every error status of API.md comes back as an RFC 9457 problem document."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.test_predict import SETOSA
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == status and body["type"] == "about:blank"
+    assert body["title"] and body["detail"] and body["instance"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return body
+
+
+def test_missing_keys_are_all_listed(client):
+    body = assert_problem(client.post("/v1/models/linear/predict", json={"x_0": 1.0}), 400)
+    assert body["detail"] == "Missing keys: 'x_1', 'x_2'"
+    assert body["errors"] == [{"path": "x_1", "message": "is required"}, {"path": "x_2", "message": "is required"}]
+    assert body["instance"] == "/v1/models/linear/predict"
+
+
+def test_every_violation_in_a_batch_is_listed_with_its_path(client):
+    payload = {"instances": [SETOSA, {**SETOSA, "sepal_length": "long", "extra": 1}, {"sepal_width": 1}]}
+    body = assert_problem(client.post("/v1/models/iris/predict", json=payload), 400)
+    paths = {(e["path"], e["message"]) for e in body["errors"]}
+    assert ("instances/1/sepal_length", "must be a number, got string") in paths
+    assert ("instances/1/extra", "is not a feature of this model") in paths
+    assert {"instances/2/sepal_length", "instances/2/petal_length", "instances/2/petal_width"} <= {p for p, _ in paths}
+    assert len(body["errors"]) == 5
+
+
+@pytest.mark.parametrize("raw", [b'{"x_0": NaN, "x_1": 1, "x_2": 1}', b'{"x_0": Infinity, "x_1": 1, "x_2": 1}',
+                                 b'{"x_0": 1e400, "x_1": 1, "x_2": 1}', b"{not json", b""])
+def test_invalid_json_and_non_finite_numbers_are_400(client, raw):
+    response = client.post("/v1/models/linear/predict", data=raw, content_type="application/json")
+    body = assert_problem(response, 400)
+    assert "not valid JSON" in body["detail"] and body["errors"]
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"instances": []}, "must not be empty"),
+    ({"instances": [[1, 2]]}, "has 2 values; the model takes 3 features in order"),
+    ({"instances": [[1, 2, 3, 4]]}, "has 4 values; the model takes 3 features in order"),
+    ({"instances": [[1, "a", 3]]}, "must be a number, got string"),
+    ({"instances": [[1, True, 3]]}, "must be a number, got boolean"),
+    ([1, 2, 3], "must be an object, got array"),
+])
+def test_schema_violations(client, payload, message):
+    body = assert_problem(client.post("/v1/models/linear/predict", json=payload), 400)
+    assert message in [e["message"] for e in body["errors"]]
+
+
+def test_value_outside_enum_is_400_naming_the_choices(client):
+    body = assert_problem(client.post("/v1/models/shop/predict", json={"colour": "pink", "size": 1}), 400)
+    assert body["errors"] == [{"path": "colour", "message": "must be one of 'blue', 'green', 'red'"}]
+
+
+def test_bad_probabilities_flag_is_400(client):
+    assert_problem(client.post("/v1/models/iris/predict?probabilities=maybe", json=SETOSA), 400)
+
+
+@pytest.mark.parametrize("path", ["/nowhere", "/v1/models/nope", "/v1/models/nope/predict",
+                                  "/v1/models/iris/versions/9", "/v1/models/iris/versions/x/ready",
+                                  "/v1/models/iris/versions/0/predict"])
+def test_unknown_paths_models_and_versions_are_404(client, path):
+    response = client.post(path, json=SETOSA) if path.endswith("predict") else client.get(path)
+    assert_problem(response, 404)
+
+
+def test_wrong_method_is_405_with_allow(client):
+    response = client.get("/v1/models/iris/predict")
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_too_many_instances_is_413(repo):
+    from app import create_app
+
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "MAX_BATCH_SIZE": 3})
+    response = app.test_client().post("/v1/models/linear/predict", json={"instances": [[1, 2, 3]] * 4})
+    assert "limit is 3" in assert_problem(response, 413)["detail"]
+    ok = app.test_client().post("/v1/models/linear/predict", json={"instances": [[1, 2, 3]] * 3})
+    assert ok.status_code == 200
+
+
+def test_body_over_the_limit_is_413_including_chunked(repo):
+    from app import create_app
+
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "MAX_CONTENT_LENGTH": 1000})
+    client = app.test_client()
+    big = b'{"instances": [' + b",".join([b"[1,2,3]"] * 300) + b"]}"
+    assert_problem(client.post("/v1/models/linear/predict", data=big, content_type="application/json"), 413)
+
+    # No Content-Length: the limit must hold while the stream is read, as for chunked uploads.
+    response = client.post("/v1/models/linear/predict", input_stream=io.BytesIO(big),
+                           content_type="application/json", headers={"Transfer-Encoding": "chunked"},
+                           environ_base={"wsgi.input_terminated": True})
+    assert_problem(response, 413)
+
+
+def test_unsupported_media_type_is_415(client):
+    response = client.post("/v1/models/iris/predict", data="5.1,3.5", content_type="text/plain")
+    assert "application/json" in assert_problem(response, 415)["detail"]
+
+
+def test_model_that_failed_to_load_is_503(repo):
+    from app import create_app
+
+    (repo / "iris" / "2" / "model.joblib").write_bytes(b"truncated")
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 503)
+    assert_problem(client.get("/v1/models/iris/versions/2/ready"), 503)
+    assert client.post("/v1/models/iris/versions/1/predict", json=SETOSA).status_code == 200
+
+
+def test_unexpected_failure_is_500_without_internals(app, client, monkeypatch):
+    from app.runtime import Runtime
+
+    def explode(self, columns, probabilities):
+        raise RuntimeError("secret internal state")
+
+    monkeypatch.setattr(Runtime, "predict", explode)
+    body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 500)
+    assert "secret" not in str(body) and "Traceback" not in str(body)
+
+
+def test_token_protects_the_api_when_configured(repo):
+    from app import create_app
+
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "API_TOKEN": "s3cret"}).test_client()
+    missing = client.get("/v1/models")
+    assert_problem(missing, 401)
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_problem(client.get("/v1/models", headers={"Authorization": "Bearer wrong"}), 401)
+    assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/health/ready").status_code == 200

@@ -1,0 +1,48 @@
+"""Request ids and the one access line per request, as text, JSON, or into a rotating file."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from app import create_app
+from tests.test_predict import SETOSA
+
+
+def test_well_formed_request_id_is_honoured(client):
+    response = client.get("/health/live", headers={"X-Request-ID": "abc-123.x:y_z"})
+    assert response.headers["X-Request-ID"] == "abc-123.x:y_z"
+
+
+@pytest.mark.parametrize("bad", ["has space", "x" * 129, "semi;colon", ""])
+def test_malformed_request_id_is_replaced(client, bad):
+    response = client.get("/health/live", headers={"X-Request-ID": bad})
+    assert response.headers["X-Request-ID"] != bad and len(response.headers["X-Request-ID"]) == 32
+
+
+def test_access_line_carries_request_fields(client, caplog):
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        client.post("/v1/models/iris/predict", json={"instances": [SETOSA, SETOSA]},
+                    headers={"X-Request-ID": "req-1"})
+    [record] = [r for r in caplog.records if r.name == "app.access"]
+    assert (record.method, record.path, record.status) == ("POST", "/v1/models/iris/predict", 200)
+    assert (record.model, record.version, record.batch_size, record.request_id) == ("iris", "2", 2, "req-1")
+    assert record.duration_ms >= 0
+
+
+def test_json_log_file_rotates_and_compresses(repo, tmp_path):
+    log_file = tmp_path / "logs" / "modelhost.log"
+    log_file.parent.mkdir()
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "LOG_FILE": str(log_file),
+                      "LOG_FORMAT": "json", "LOG_MAX_BYTES": 2000, "LOG_BACKUP_COUNT": 2})
+    client = app.test_client()
+    for _ in range(40):
+        client.get("/health/live", headers={"X-Request-ID": "rot-1"})
+    for handler in logging.getLogger("app").handlers:
+        handler.flush()
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    access = [line for line in lines if line["logger"] == "app.access"]
+    assert access and access[-1]["request_id"] == "rot-1" and access[-1]["status"] == 200
+    assert {"time", "level", "message", "path", "duration_ms"} <= set(access[-1])
+    assert sorted(p.name for p in log_file.parent.glob("*.gz")), "rotated files are gzip-compressed"
