@@ -65,6 +65,8 @@ class InputSchema:
         self._single_validator = Draft202012Validator(self.instance)
         self._name_validator = Draft202012Validator(self.by_name)
         self._row_validator = Draft202012Validator(self.by_row)
+        self._key_set = set(self.names)
+        self._column_checks = [_column_check(f) for f in self.features]
 
     def openapi_schemas(self) -> dict[str, dict[str, Any]]:
         """The request schemas in the OpenAPI 3.0 dialect the Swagger UI renders.
@@ -97,7 +99,12 @@ class InputSchema:
         return {f["name"]: example_value(f) for f in self.features}
 
     def parse(self, body: Any, max_batch: int) -> Batch:
-        """Validate a decoded request body and turn it into feature columns."""
+        """Validate a decoded request body and turn it into feature columns.
+
+        A vectorised check that only ever accepts schema-valid input runs first; anything it
+        does not accept goes through the compiled JSON Schema validator, which lists every
+        violation. A 10 000-row batch thus costs milliseconds, not half a second.
+        """
         if isinstance(body, dict) and "instances" in body:
             instances = body["instances"]
             if isinstance(instances, list) and len(instances) > max_batch:
@@ -106,7 +113,8 @@ class InputSchema:
                     "Split it into smaller requests."
                 )
             rows = isinstance(instances, list) and bool(instances) and isinstance(instances[0], list)
-            _check(self._row_validator if rows else self._name_validator, body)
+            if len(body) != 1 or not self._fast_check(instances, rows):
+                _check(self._row_validator if rows else self._name_validator, body)
             if rows:
                 columns = dict(zip(self.names, map(list, zip(*instances))))
                 return Batch(columns, len(instances), single=False, ids=None)
@@ -120,10 +128,29 @@ class InputSchema:
                 '{"instances": [...]} with objects or rows. See /apidocs/ for examples.',
                 errors=[{"path": "", "message": f"must be an object, got {_json_type(body)}"}],
             )
-        _check(self._single_validator, body)
+        if not self._fast_check([body], rows=False):
+            _check(self._single_validator, body)
         columns = {n: [body[n]] for n in self.names}
         return Batch(columns, 1, single=True, ids=[body["id"]] if "id" in body else None)
 
+    def _fast_check(self, instances: Any, rows: bool) -> bool:
+        """True only when the instances certainly match the schema; False means 'ask jsonschema'."""
+        if not isinstance(instances, list) or not instances:
+            return False
+        width = len(self.names)
+        if rows:
+            if not all(type(r) is list and len(r) == width for r in instances):
+                return False
+            columns = zip(*instances)
+        else:
+            if not all(type(i) is dict for i in instances):
+                return False
+            keys = self._key_set
+            if not all(i.keys() == keys or (i.keys() - {"id"} == keys and type(i["id"]) in (str, int))
+                       for i in instances):
+                return False
+            columns = ([i[n] for i in instances] for n in self.names)
+        return all(check(values) for check, values in zip(self._column_checks, columns))
     def from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
         """Turn form fields (all strings) into typed values; bad values are left for the validator."""
         typed: dict[str, Any] = {}
@@ -140,6 +167,21 @@ def _instances_schema(item: dict[str, Any]) -> dict[str, Any]:
         "required": ["instances"],
         "additionalProperties": False,
     }
+
+
+def _column_check(feature: Mapping[str, Any]):
+    """A check of a whole column of values that accepts only what the feature's schema accepts."""
+    kind = feature.get("type", "number")
+    enum = feature.get("enum")
+    if enum:
+        if not all(type(v) is str for v in enum):
+            return lambda values: False  # mixed-type enums: leave the subtle cases to jsonschema
+        allowed = frozenset(enum)
+        return lambda values: all(type(v) is str for v in values) and allowed.issuperset(values)
+    if kind == "integer":
+        return lambda values: set(map(type, values)) <= {int}
+    accepted = {"number": {int, float}, "string": {str}, "boolean": {bool}}.get(kind, set())
+    return lambda values: set(map(type, values)) <= accepted
 
 
 def example_value(feature: Mapping[str, Any]) -> Any:

@@ -1,0 +1,63 @@
+"""The vectorised fast path accepts exactly what the JSON Schema accepts."""
+from __future__ import annotations
+
+import pytest
+
+from app.errors import InvalidInput
+from app.schema import InputSchema
+
+FEATURES = [{"name": "n", "type": "number"}, {"name": "i", "type": "integer"},
+            {"name": "s", "type": "string", "enum": ["a", "b"]}, {"name": "b", "type": "boolean"},
+            {"name": "t", "type": "string"}]
+SCHEMA = InputSchema(FEATURES)
+GOOD = {"n": 1.5, "i": 2, "s": "a", "b": True, "t": "free text"}
+
+CASES = [
+    GOOD, {**GOOD, "id": "x"}, {**GOOD, "id": 3}, {**GOOD, "id": True}, {**GOOD, "id": None},
+    {**GOOD, "n": 1}, {**GOOD, "n": True}, {**GOOD, "n": "1.5"}, {**GOOD, "n": None},
+    {**GOOD, "i": 2.0}, {**GOOD, "i": 2.5}, {**GOOD, "i": False},
+    {**GOOD, "s": "c"}, {**GOOD, "s": 1}, {**GOOD, "b": 1}, {**GOOD, "b": "true"}, {**GOOD, "t": 5},
+    {**GOOD, "extra": 1}, {k: v for k, v in GOOD.items() if k != "n"}, {"n": [1]},
+]
+
+
+def jsonschema_accepts(body) -> bool:
+    validator = SCHEMA._name_validator if "instances" in body else SCHEMA._single_validator
+    if "instances" in body and body["instances"] and isinstance(body["instances"][0], list):
+        validator = SCHEMA._row_validator
+    return not list(validator.iter_errors(body))
+
+
+def parse_accepts(body) -> bool:
+    try:
+        SCHEMA.parse(body, 100)
+    except InvalidInput:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("instance", CASES)
+def test_single_batch_and_row_forms_agree_with_jsonschema(instance):
+    assert parse_accepts(instance) == jsonschema_accepts(instance)
+    batch = {"instances": [GOOD, instance, GOOD]}
+    assert parse_accepts(batch) == jsonschema_accepts(batch)
+    row = {"instances": [list(GOOD.values()), [instance.get(f["name"]) for f in FEATURES]]}
+    assert parse_accepts(row) == jsonschema_accepts(row)
+
+
+@pytest.mark.parametrize("body", [{"instances": [[1.5, 2, "a", True]]}, {"instances": [[1.5, 2, "a", True, "x", 1]]},
+                                  {"instances": [GOOD, [1.5, 2, "a", True, "x"]]}, {"instances": "no"},
+                                  {"instances": [GOOD], "other": 1}, {"instances": [{}]}])
+def test_structural_cases_agree_with_jsonschema(body):
+    assert parse_accepts(body) == jsonschema_accepts(body)
+
+
+def test_columns_are_in_feature_order():
+    batch = SCHEMA.parse({"instances": [GOOD, {**GOOD, "n": 3}]}, 10)
+    assert list(batch.columns) == ["n", "i", "s", "b", "t"] and batch.columns["n"] == [1.5, 3]
+
+
+def test_form_values_are_typed_per_feature():
+    typed = SCHEMA.from_form({"n": " 2.5", "i": "3", "s": "a", "b": "on", "t": "12", "junk": "x"})
+    assert typed == {"n": 2.5, "i": 3, "s": "a", "b": True, "t": "12", "junk": "x"}
+    assert SCHEMA.from_form({"n": "nan", "i": "1.5", "b": "maybe"}) == {"n": "nan", "i": 1.5, "b": "maybe"}
