@@ -1,0 +1,25 @@
+"""Example instance configuration. Copy to instance/config.py (git-ignored) and edit.
+
+Values here override the defaults in app/config.py; MODELHOST_* environment variables
+override values here. Keep secrets (API_TOKEN) in this file or the environment, never in git.
+"""
+
+# Folder of models: <MODEL_REPOSITORY>/<name>/<version>/model.joblib. Relative to instance/.
+MODEL_REPOSITORY = "models"
+
+# Request limits: bytes of a request body, and instances in one predict request.
+MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+MAX_BATCH_SIZE = 10_000
+
+# Logging: level, "text" or "json", and an optional file rotated at LOG_MAX_BYTES (gzip).
+LOG_LEVEL = "INFO"
+LOG_FORMAT = "text"
+# LOG_FILE = "/var/log/modelhost/modelhost.log"
+# LOG_MAX_BYTES = 10 * 1024 * 1024
+# LOG_BACKUP_COUNT = 5
+
+# Bearer token required on /v1 endpoints when set.
+# API_TOKEN = "change-me"
+
+# Classes skops may load from .skops files beyond its trusted defaults.
+# SKOPS_TRUSTED_TYPES = ["mypackage.transformers.MyScaler"]
