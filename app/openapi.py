@@ -147,6 +147,10 @@ def build(app: Flask, registry: ModelRegistry) -> dict[str, Any]:
                                                "parameters": [name, _PROBABILITIES]}},
         "/v1/models/{name}/versions/{version}/predict": {"post": {
             **_predict_operation(None, "predict", auth), "parameters": [name, version, _PROBABILITIES]}},
+        "/metrics": {"get": {"tags": ["health"], "summary": "Prometheus metrics", "responses": {
+            "200": {"description": "Prometheus text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "500": {"$ref": "#/components/responses/500"}}}},
         "/health/live": {"get": {"tags": ["health"], "summary": "Liveness",
                                  "responses": _responses("The process answers.", _HEALTH, "500")}},
         "/health/ready": {"get": {"tags": ["health"], "summary": "Readiness of every model", "responses": {

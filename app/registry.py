@@ -189,6 +189,6 @@ def init_app(app: Flask) -> None:
     app.extensions["modelhost.registry"] = registry
 
 
-def get_registry() -> ModelRegistry:
-    """The registry of the current application."""
-    return current_app.extensions["modelhost.registry"]
+def get_registry(app: Flask | None = None) -> ModelRegistry:
+    """The registry of the given application, by default the current one."""
+    return (app or current_app).extensions["modelhost.registry"]

@@ -30,7 +30,7 @@ def test_every_route_is_documented_with_its_errors(app, spec):
     documented = set(spec["paths"])
     for rule in app.url_map.iter_rules():
         path = rule.rule.replace("<", "{").replace(">", "}")
-        if path.startswith(("/v1", "/health")):
+        if path.startswith(("/v1", "/health", "/metrics")):
             assert path in documented, path
     predict = spec["paths"]["/v1/models/iris/predict"]["post"]
     assert {"200", "400", "404", "405", "413", "415", "500", "503"} <= set(predict["responses"])
