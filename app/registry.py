@@ -122,6 +122,8 @@ class ModelRegistry:
             return None
         model = Model(model_dir.name)
         for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
+            if version_dir.name.startswith("."):
+                continue  # work in progress, e.g. a version `flask train` is still writing
             if not VERSION_PATTERN.fullmatch(version_dir.name):
                 log.warning("Skipping %s: version directories are positive integers", version_dir)
                 continue

@@ -1,0 +1,79 @@
+"""Fixtures for the training and CLI tests: a fresh repository, small CSV files, a CLI invoker.
+
+Imported by ``test_training.py`` and ``test_cli.py``; kept apart from ``conftest.py``, whose
+``app`` fixture serves a pre-filled repository.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import Result
+
+from app import create_app
+
+
+def shop_frame(rows: int = 80) -> pd.DataFrame:
+    """A classification table with numbers, whole numbers, categories, booleans, and gaps in three."""
+    rng = np.random.default_rng(7)
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    size = rng.normal(10, 3, size=rows).round(2)
+    visits = rng.integers(0, 20, size=rows)
+    member = rng.choice([True, False], size=rows)
+    # The label depends on the colour and the size, so the model has something to learn.
+    bought = np.where((colour == "red") | (size > 12), "yes", "no")
+    frame = pd.DataFrame({"colour": colour, "size": size, "visits": visits, "member": member,
+                          "bought": bought})
+    frame.loc[3, "size"] = np.nan  # gaps the pipeline must fill in
+    frame.loc[5, "colour"] = None
+    frame["member"] = frame["member"].astype(object)
+    frame.loc[7, "member"] = None
+    return frame
+
+
+def house_frame(rows: int = 60) -> pd.DataFrame:
+    """A regression table: price from area and district."""
+    rng = np.random.default_rng(3)
+    area = rng.uniform(40, 160, size=rows).round(1)
+    district = rng.choice(["north", "south"], size=rows)
+    price = 2000 * area + np.where(district == "north", 50_000, 0) + rng.normal(0, 5000, size=rows)
+    return pd.DataFrame({"area": area, "district": district, "price": price.round(0)})
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """Save a frame as CSV without the index, as users export their data."""
+    frame.to_csv(path, index=False)
+    return path
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def model_repo(tmp_path: Path) -> Path:
+    """An empty model repository in tmp_path (created on demand by training)."""
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def cli(model_repo: Path) -> Callable[..., Result]:
+    """Run a flask CLI command against a fresh app, so ``models`` sees what training wrote."""
+    def invoke(*args: str) -> Result:
+        app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(model_repo)})
+        return app.test_cli_runner().invoke(args=list(args))
+    return invoke
+
+
+@pytest.fixture
+def shop_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "shop.csv", shop_frame())
+
+
+@pytest.fixture
+def house_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "house.csv", house_frame())

@@ -1,0 +1,181 @@
+"""Training: what a version directory holds, that it serves raw values, and how tasks are chosen."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app import training
+from app.registry import ModelRegistry
+from app.runtime import sha256_of
+from tests.conftest_training import (cli, house_csv, house_frame, model_repo, read_json, shop_csv,  # noqa: F401
+                                     shop_frame)
+
+MODEL_JSON_KEYS = {"name", "version", "task", "framework", "framework_version", "estimator", "artifact",
+                   "sha256", "features", "target", "metrics", "created_at", "training_data", "plots",
+                   "params", "feature_importance", "feature_importance_method"}
+
+
+def quiet(message: str) -> None:
+    """A progress callback that prints nothing."""
+
+
+def test_train_writes_a_complete_version_and_the_next_one(cli, model_repo, shop_csv):
+    result = cli("train", "shop", "--data", str(shop_csv), "--target", "bought")
+    assert result.exit_code == 0, result.output
+    assert "Trained shop version 1 (LogisticRegression, classification)" in result.stdout
+    assert "Fitting LogisticRegression" in result.stderr  # progress is shown while it runs
+
+    version_dir = model_repo / "shop" / "1"
+    meta = read_json(version_dir / "model.json")
+    assert MODEL_JSON_KEYS <= set(meta)
+    assert (meta["name"], meta["version"], meta["task"]) == ("shop", 1, "classification")
+    assert meta["framework"] == "scikit-learn" and meta["estimator"] == "LogisticRegression"
+    assert meta["artifact"] == "model.joblib"
+    assert meta["sha256"] == sha256_of(version_dir / "model.joblib")
+    assert meta["created_at"].endswith("Z")
+
+    features = {f["name"]: f for f in meta["features"]}
+    assert [f["name"] for f in meta["features"]] == ["colour", "size", "visits", "member"]
+    assert features["colour"]["type"] == "string"
+    assert features["colour"]["enum"] == ["blue", "green", "red"]
+    assert features["colour"]["example"] in ("blue", "green", "red")
+    assert features["size"]["type"] == "number"
+    frame = shop_frame()
+    assert features["size"]["minimum"] == pytest.approx(pd.to_numeric(frame["size"]).min())
+    assert features["size"]["maximum"] == pytest.approx(pd.to_numeric(frame["size"]).max())
+    assert "missing" in features["size"]["description"]
+    assert features["visits"]["type"] == "integer" and isinstance(features["visits"]["example"], int)
+    assert features["member"]["type"] == "boolean" and isinstance(features["member"]["example"], bool)
+
+    assert meta["target"] == {"name": "bought", "classes": ["no", "yes"]}
+    assert set(meta["metrics"]) == {"accuracy", "f1_macro", "f1"}
+    assert all(0 <= v <= 1 for v in meta["metrics"].values())
+    assert meta["metrics"]["accuracy"] > 0.7
+    assert meta["training_data"]["file"] == "shop.csv"
+    assert meta["training_data"]["sha256"] == sha256_of(shop_csv)
+    assert (meta["training_data"]["rows"], meta["training_data"]["columns"]) == (80, 5)
+    assert (meta["training_data"]["test_size"], meta["training_data"]["seed"]) == (0.2, 42)
+    assert meta["params"]["max_iter"] == 2000
+    assert meta["feature_importance_method"] == "coefficient_size"
+    assert {e["feature"] for e in meta["feature_importance"]} == set(features)
+    assert meta["plots"] == {"confusion_matrix": "confusion_matrix.png",
+                             "feature_importance": "feature_importance.png"}
+    for file_name in meta["plots"].values():
+        assert (version_dir / file_name).read_bytes().startswith(b"\x89PNG")
+
+    again = cli("train", "shop", "--data", str(shop_csv), "--target", "bought", "--seed", "1")
+    assert again.exit_code == 0, again.output
+    assert read_json(model_repo / "shop" / "2" / "model.json")["version"] == 2
+    assert sorted(p.name for p in (model_repo / "shop").iterdir()) == ["1", "2"]  # no staging left
+
+
+def test_trained_model_serves_raw_categories_through_the_registry(cli, model_repo, shop_csv):
+    assert cli("train", "shop", "--data", str(shop_csv), "--target", "bought").exit_code == 0
+    registry = ModelRegistry(model_repo)
+    registry.load()
+    entry = registry.get("shop")
+    assert entry.status == "loaded", entry.error
+    columns = {"colour": ["red", "blue", "purple"], "size": [9.0, 20.5, 10.0], "visits": [3, 4, 5],
+               "member": [True, False, True]}
+    predictions, probabilities = entry.ready_runtime().predict(columns, probabilities=True)
+    assert predictions[:2] == ["yes", "yes"]  # red, then a large size
+    assert predictions[2] in ("yes", "no")  # an unseen colour is encoded as "none of the known"
+    assert all(set(p) == {"no", "yes"} and sum(p.values()) == pytest.approx(1) for p in probabilities)
+
+
+def test_regression_reports_r2_mae_rmse_and_plots_predicted_vs_actual(cli, model_repo, house_csv):
+    result = cli("train", "house", "--data", str(house_csv), "--target", "price")
+    assert result.exit_code == 0, result.output
+    meta = read_json(model_repo / "house" / "1" / "model.json")
+    assert (meta["task"], meta["estimator"]) == ("regression", "Ridge")
+    assert set(meta["metrics"]) == {"r2", "mae", "rmse"}
+    assert meta["metrics"]["r2"] > 0.9 and meta["metrics"]["mae"] > 0
+    prices = house_frame()["price"]
+    assert meta["target"] == {"name": "price", "minimum": prices.min(), "maximum": prices.max()}
+    assert set(meta["plots"]) == {"predicted_vs_actual", "feature_importance"}
+    assert (model_repo / "house" / "1" / "predicted_vs_actual.png").is_file()
+    assert meta["feature_importance"][0]["feature"] == "area"
+
+
+def test_gradient_boosting_falls_back_to_permutation_importance(tmp_path):
+    options = training.TrainingOptions("price", estimator="gradient_boosting")
+    result = training.train(tmp_path, "house", house_frame(), options, {"file": "x"}, quiet)
+    meta = result.metadata
+    assert (meta["task"], meta["estimator"]) == ("regression", "HistGradientBoostingRegressor")
+    assert meta["feature_importance_method"] == "permutation"
+    assert [e["feature"] for e in meta["feature_importance"]][0] == "area"
+
+
+@pytest.mark.parametrize("values, estimator, task, expected", [
+    (["a", "b"] * 10, None, None, ("classification", "logistic_regression")),
+    ([0, 1, 2] * 10, None, None, ("classification", "logistic_regression")),
+    ([True, False] * 10, None, None, ("classification", "logistic_regression")),
+    (list(range(30)), None, None, ("regression", "ridge")),
+    ([0.5, 1.5] * 10, None, None, ("regression", "ridge")),
+    ([0.5, 1.5] * 10, "random_forest", None, ("regression", "random_forest")),
+    ([0, 1] * 10, "random_forest", None, ("classification", "random_forest")),
+    ([0, 1] * 10, "gradient_boosting", "regression", ("regression", "gradient_boosting")),
+    ([0, 1] * 10, "linear_regression", None, ("regression", "linear_regression")),
+    (list(range(30)), "logistic_regression", None, ("classification", "logistic_regression")),
+    (list(range(30)), None, "classification", ("classification", "logistic_regression")),
+])
+def test_task_and_estimator_follow_the_options_then_the_target(values, estimator, task, expected):
+    assert training.choose_task(pd.Series(values, name="y"), estimator, task) == expected
+
+
+@pytest.mark.parametrize("values, estimator, task, message", [
+    ([0, 1] * 10, "ridge", "classification", "does not do classification"),
+    (["a", "b"] * 10, None, "regression", "non-numeric"),
+    ([0.5, 1.5] * 10, None, "classification", "continuous"),
+    ([0, 1] * 10, "svm", None, "Unknown estimator"),
+])
+def test_impossible_task_estimator_combinations_are_refused(values, estimator, task, message):
+    with pytest.raises(training.TrainingError, match=message):
+        training.choose_task(pd.Series(values, name="y"), estimator, task)
+
+
+def test_id_and_index_columns_are_not_features(tmp_path):
+    frame = house_frame().reset_index().rename(columns={"index": "id"})
+    frame.insert(0, "Unnamed: 0", range(len(frame)))
+    notes: list[str] = []
+    result = training.train(tmp_path, "house", frame, training.TrainingOptions("price"), {}, notes.append)
+    assert [f["name"] for f in result.metadata["features"]] == ["area", "district"]
+    assert any("Ignoring column 'id'" in note for note in notes)
+
+
+def test_a_version_taken_while_building_makes_the_trainer_use_the_next_number(tmp_path):
+    model_dir = tmp_path / "race"
+
+    def build(staging: Path) -> None:
+        (staging / "model.joblib").write_text("artifact")
+        (model_dir / "1").mkdir()  # another training finishes version 1 meanwhile ...
+        (model_dir / "1" / "model.joblib").write_text("theirs")
+
+    metadata: dict = {"name": "race"}
+    version, path = training.write_version(model_dir, build, metadata)
+    assert (version, path.name, metadata["version"]) == (2, "2", 2)
+    assert (model_dir / "1" / "model.joblib").read_text() == "theirs"
+    assert read_json(path / "model.json")["version"] == 2
+    assert sorted(p.name for p in model_dir.iterdir()) == ["1", "2"]
+
+
+def test_a_failure_while_writing_leaves_no_directory_behind(tmp_path):
+    model_dir = tmp_path / "broken"
+
+    def build(staging: Path) -> None:
+        (staging / "model.joblib").write_text("half")
+        raise OSError("No space left on device")
+
+    with pytest.raises(training.TrainingError, match="No space left"):
+        training.write_version(model_dir, build, {})
+    assert list(model_dir.iterdir()) == []
+
+
+def test_training_is_deterministic_for_a_seed(tmp_path):
+    options = training.TrainingOptions("bought", estimator="random_forest", seed=5)
+    first = training.train(tmp_path, "shop", shop_frame(), options, {}, quiet).metadata
+    second = training.train(tmp_path, "shop", shop_frame(), options, {}, quiet).metadata
+    assert first["metrics"] == second["metrics"]
+    assert first["feature_importance"] == second["feature_importance"]
