@@ -6,6 +6,7 @@ import re
 import sys
 import time
 import uuid
+import warnings
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -79,8 +80,19 @@ def _finish_request(response: Response) -> Response:
     return response
 
 
+def ensure_warning_filters() -> None:
+    """Give an embedded interpreter Python's usual warning behaviour.
+
+    mod_wsgi can start Python with no warning filters at all; scikit-learn's joblib wrapper
+    then warns on every parallel predict (e.g. each random forest call), flooding the log.
+    """
+    if not warnings.filters:
+        warnings.simplefilter("default")
+
+
 def init_app(app: Flask) -> None:
     """Configure logging and log every request once with its id."""
+    ensure_warning_filters()
     configure_logging(app)
     app.before_request(_start_request)
     app.after_request(_finish_request)

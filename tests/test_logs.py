@@ -46,3 +46,24 @@ def test_json_log_file_rotates_and_compresses(repo, tmp_path):
     assert access and access[-1]["request_id"] == "rot-1" and access[-1]["status"] == 200
     assert {"time", "level", "message", "path", "duration_ms"} <= set(access[-1])
     assert sorted(p.name for p in log_file.parent.glob("*.gz")), "rotated files are gzip-compressed"
+
+
+def test_forest_predictions_do_not_warn_in_an_interpreter_without_warning_filters(repo, recwarn):
+    import warnings
+
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    from tests.conftest import write_version
+
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(np.eye(4), [0, 1, 0, 1])
+    write_version(repo, "forest", 1, forest)
+    saved = list(warnings.filters)
+    warnings.resetwarnings()  # what mod_wsgi's embedded interpreter starts with
+    try:
+        client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+        for _ in range(3):
+            assert client.post("/v1/models/forest/predict", json={"instances": [[1, 0, 0, 0]]}).status_code == 200
+    finally:
+        warnings.filters[:] = saved
+    assert not [w for w in recwarn if "sklearn.utils.parallel.delayed" in str(w.message)]
