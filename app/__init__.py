@@ -9,7 +9,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, logging, models, routes, docs and CLI."""
-    from . import api, cli, config, docs, errors, health, jsonprovider, logs, metrics, registry, web
+    from . import api, cli, config, docs, errors, health, jsonprovider, logs, metrics, registry, ui, web
 
     # The instance folder holds config.py (and by default the models); IT may move it.
     app = Flask(__name__, instance_relative_config=True,
@@ -23,6 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(ui.bp)
     docs.init_app(app)
     cli.init_app(app)
     return app

@@ -7,8 +7,10 @@ from typing import Any
 import orjson
 from flask import Blueprint, current_app, g, jsonify, request
 
-from .errors import InvalidInput, Unauthorized, UnsupportedMediaType
+from . import scoring
+from .errors import InvalidInput, NotAcceptable, Unauthorized, UnsupportedMediaType
 from .registry import ModelVersion, get_registry
+from .runtime import Runtime
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -100,7 +102,19 @@ def read_body(entry: ModelVersion) -> Any:
         return entry.ready_runtime().schema.from_form(request.form.to_dict())
     raise UnsupportedMediaType(
         f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
-        "application/json' (or a form with 'application/x-www-form-urlencoded').")
+        "application/json' (or a form with 'application/x-www-form-urlencoded', or a CSV file "
+        "with 'text/csv').")
+
+
+def predict_csv(entry: ModelVersion, runtime: Runtime, probabilities: bool):
+    """Score a CSV body chunk by chunk and answer with the scored file."""
+    # A CSV body is answered as CSV only: a JSON answer would hold the whole file in memory.
+    if request.accept_mimetypes and request.accept_mimetypes["text/csv"] <= 0:
+        raise NotAcceptable("A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
+                            "or send the instances as JSON to get JSON back.")
+    scored = scoring.score_csv(request.stream, runtime, probabilities, current_app.config["CSV_CHUNK_ROWS"])
+    g.batch_size = scored.rows
+    return scoring.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
 
 
 def predict(entry: ModelVersion):
@@ -111,6 +125,8 @@ def predict(entry: ModelVersion):
     if probabilities and not runtime.supports_probabilities:
         raise InvalidInput(f"Model '{entry.name}' is a {runtime.metadata['task']} model without class "
                            "probabilities; leave out ?probabilities=true.")
+    if request.mimetype == "text/csv":
+        return predict_csv(entry, runtime, probabilities)
     body = read_body(entry)
     batch = runtime.schema.parse(body, current_app.config["MAX_BATCH_SIZE"])
     g.batch_size = batch.size

@@ -6,6 +6,7 @@ from typing import Any
 from flask import Flask
 
 from .registry import ModelRegistry, ModelVersion
+from .scoring import example_csv, output_columns
 
 PROBLEM = {
     "type": "object",
@@ -31,7 +32,8 @@ _ERRORS = {
     "404": "Unknown model or version.",
     "405": "Method not allowed on this path.",
     "413": "The body is over the size limit, or has more instances than the batch limit.",
-    "415": "The body is neither JSON nor form-encoded.",
+    "406": "A text/csv body was sent but the Accept header does not allow text/csv.",
+    "415": "The body is neither JSON, form-encoded nor CSV.",
     "500": "Unexpected failure; quote the request_id to the operator.",
     "503": "The model version exists but failed to load.",
 }
@@ -90,6 +92,7 @@ _PROBABILITIES = {"name": "probabilities", "in": "query", "required": False, "sc
 def _predict_operation(entry: ModelVersion | None, tag: str, auth: list[Any] | None) -> dict[str, Any]:
     """One predict operation; with a loaded version, its schemas and working examples."""
     params = [_PROBABILITIES]
+    csv_body, csv_answer = _csv(entry)
     if entry is None or entry.runtime is None:
         body = {"type": "object", "description": "Features by name, or {\"instances\": [...]}; see the "
                 "model's own section for its schema.", "additionalProperties": True}
@@ -113,13 +116,30 @@ def _predict_operation(entry: ModelVersion | None, tag: str, auth: list[Any] | N
         "summary": "Predict" if entry is None else f"Predict with {entry.name}",
         "parameters": params,
         "requestBody": {"required": True, "content": {
-            "application/json": content, "application/x-www-form-urlencoded": form}},
+            "application/json": content, "application/x-www-form-urlencoded": form, "text/csv": csv_body}},
         "responses": _responses("Predictions, in request order.", _ref("Prediction"),
-                                "400 401 404 405 413 415 500 503"),
+                                "400 401 404 405 406 413 415 500 503"),
     }
+    operation["responses"]["200"]["content"]["text/csv"] = csv_answer
     if auth is not None:
         operation["security"] = auth
     return operation
+
+
+def _csv(entry: ModelVersion | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The text/csv request body and answer: a file with a header row, scored row by row."""
+    body: dict[str, Any] = {"schema": {"type": "string", "description": "CSV with a header row naming every "
+                            "feature (other columns are kept), one instance per line. Answered as CSV (send "
+                            "Accept: text/csv) with `prediction` and, with ?probabilities=true, one "
+                            "`probability_<class>` column appended; invalid rows give a 400 listing each "
+                            "`line N/feature`."}}
+    answer: dict[str, Any] = {"schema": {"type": "string"}}
+    if entry is not None and entry.runtime is not None:
+        body["example"] = example_csv(entry.runtime.schema)
+        header, row = body["example"].splitlines()
+        columns = output_columns(entry.runtime, entry.runtime.supports_probabilities)
+        answer["example"] = f"{header},{','.join(columns)}\n{row}{',<' + '>,<'.join(columns) + '>'}\n"
+    return body, answer
 
 
 def build(app: Flask, registry: ModelRegistry) -> dict[str, Any]:
