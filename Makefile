@@ -32,3 +32,68 @@ models: venv ## List the models in the repository with versions, task and metric
 .PHONY: test
 test: venv ## Run the unit test suite
 	$(BIN)/python -m pytest tests
+
+# --- Apache hosting and the container image (README.md, "Hosting with Apache") -------------------
+IMAGE ?= modelhost:latest
+BASE_IMAGE ?= debian:bookworm-slim
+CONTAINER ?= modelhost
+HOST_PORT ?= 8000
+DOCKER ?= docker
+# Extra CA certificates for pip inside the build (TLS-intercepting proxy). Defaults to this
+# host's bundle, of which only the certificates Debian does not ship are passed on.
+CA_BUNDLE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
+# Apache started as root runs the app as www-data, which cannot read a Python under /root
+# (pyenv): then `make run` uses a virtualenv of the system Python instead of .venv.
+RUN_VENV ?= $(if $(filter 0,$(shell id -u)),build/run-venv,$(VENV))
+RUN_PYTHON ?= $(if $(filter 0,$(shell id -u)),/usr/bin/python3,$(PYTHON))
+
+$(RUN_VENV)/bin/mod_wsgi-express: requirements.txt requirements-apache.txt
+	@command -v apxs >/dev/null || { \
+	  echo "mod_wsgi is compiled against the local Apache and needs its development files (apxs)."; \
+	  echo "Install them with:  apt-get install apache2 apache2-dev"; exit 1; }
+	[ -x $(RUN_VENV)/bin/python ] || $(RUN_PYTHON) -m venv $(RUN_VENV)
+	$(RUN_VENV)/bin/pip install --quiet -r requirements.txt
+	@# No wheel cache: a cached mod_wsgi wheel may be linked against another Python of the same version.
+	$(RUN_VENV)/bin/pip install --quiet --no-cache-dir --force-reinstall -r requirements-apache.txt
+	touch $@
+
+.PHONY: run
+run: $(RUN_VENV)/bin/mod_wsgi-express ## Serve through Apache/mod_wsgi on this host at http://127.0.0.1:8000 (no Docker)
+	@[ -n "$$(ls -A "$(MODELHOST_MODEL_REPOSITORY)" 2>/dev/null)" ] || $(RUN_VENV)/bin/flask --app app train-demo
+	MODELHOST_HOST=$${MODELHOST_HOST:-127.0.0.1} MODELHOST_PORT=$${MODELHOST_PORT:-$(HOST_PORT)} \
+	  MODELHOST_VENV=$(abspath $(RUN_VENV)) exec docker/modelhost-start
+
+.PHONY: base-image
+base-image: ## Build the base image debian:bookworm-slim locally with debootstrap (no registry needed)
+	docker/base-image.sh $(BASE_IMAGE)
+
+.PHONY: docker-build
+docker-build: ## Build the container image modelhost:latest
+	@$(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
+	  echo "Base image $(BASE_IMAGE) is not here; docker will pull it. Without registry access: make base-image"
+	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) \
+	  $(if $(CA_BUNDLE),--build-arg CA_BUNDLE_PEM="$$(docker/extra-ca-certs.sh $(CA_BUNDLE))") \
+	  --build-arg REVISION="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	  --build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
+
+.PHONY: docker-run
+docker-run: ## Run the image in the foreground on http://127.0.0.1:8000 (Ctrl-C stops it)
+	@$(DOCKER) image inspect $(IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build
+	$(DOCKER) run --rm --name $(CONTAINER) $$([ -t 0 ] && echo -it) \
+	  -p 127.0.0.1:$(HOST_PORT):8000 $(DOCKER_RUN_ARGS) $(IMAGE)
+
+.PHONY: docker-stop
+docker-stop: ## Stop the container started by make docker-run
+	$(DOCKER) stop $(CONTAINER)
+
+.PHONY: docker-logs
+docker-logs: ## Follow the logs of the container started by make docker-run
+	$(DOCKER) logs --follow $(CONTAINER)
+
+.PHONY: integration
+integration: venv ## Build the image, run it, and test it over HTTP (or test BASE_URL when set)
+	integration/run.sh
+
+.PHONY: bench
+bench: ## Load-test predict with wrk (64, 200 and 256 connections) against the container or BASE_URL
+	bench/run.sh

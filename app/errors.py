@@ -8,6 +8,8 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 PROBLEM_MIMETYPE = "application/problem+json"
+#: RFC 9110 names where Python's table still has the older ones (Apache uses these too).
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 class ModelhostError(Exception):
@@ -73,7 +75,7 @@ def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None
     """Build the problem document every error response uses."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": _TITLES.get(status) or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "instance": request.path,

@@ -23,7 +23,7 @@ LATENCY = Histogram("modelhost_http_request_duration_seconds", "Time to answer a
                     ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 INSTANCES = Counter("modelhost_predicted_instances_total", "Instances predicted.", ["model", "version"])
 LOADED = Gauge("modelhost_model_version_loaded", "1 when the model version loaded, 0 when it failed.",
-               ["model", "version"], multiprocess_mode="liveall")
+               ["model", "version"], multiprocess_mode="min")
 
 
 def _record(response: Response) -> Response:

@@ -228,3 +228,18 @@ def test_server_header_reveals_no_version(session, base_url, behind_apache, meth
     server = response.headers.get("Server", "")
     assert not re.search(r"\d", server), f"Server: {server!r}"
     assert not re.search(r"python|mod_wsgi|werkzeug|debian|ubuntu|openssl", server, re.I), f"Server: {server!r}"
+
+
+def test_metrics_count_predictions_across_processes(base_url, session) -> None:
+    """/metrics aggregates every server process: N predictions raise the counter by N."""
+    def predicted() -> float:
+        text = session.get(base_url + "/metrics").text
+        lines = [line for line in text.splitlines()
+                 if line.startswith('modelhost_predicted_instances_total{') and 'model="iris"' in line]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+    before = predicted()
+    instance = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    for _ in range(10):
+        assert session.post(base_url + "/v1/models/iris/predict", json=instance).status_code == 200
+    assert predicted() - before == 10

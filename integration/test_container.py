@@ -1,0 +1,275 @@
+"""Behaviour of the container image itself: user, signals, read-only root, mounted models,
+and what Apache answers before a request reaches the application.
+
+Each test starts its own container of ``MODELHOST_IMAGE`` (default ``modelhost:latest``) on a
+free loopback port with the docker CLI, and removes it afterwards. The module is skipped when
+the docker CLI or the image is missing (``make integration`` builds the image first), and when
+``MODELHOST_CONTAINER_TESTS=off`` (``make integration`` with a BASE_URL of your own).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+
+IMAGE = os.environ.get("MODELHOST_IMAGE", "modelhost:latest")
+READY_TIMEOUT = 90.0
+IRIS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the docker CLI; raise with its output when it fails and ``check`` is set."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def _skip_reason() -> str | None:
+    if os.environ.get("MODELHOST_CONTAINER_TESTS", "on").lower() in ("off", "0", "false", "no"):
+        return "container tests turned off (MODELHOST_CONTAINER_TESTS=off: testing an external BASE_URL)"
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed"
+    if docker("image", "inspect", IMAGE, check=False, timeout=30).returncode != 0:
+        return f"image {IMAGE} is not present (or no Docker engine answers): run make docker-build"
+    return None
+
+
+_reason = _skip_reason()
+pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
+
+
+class Container:
+    """A running container of the image, published on a loopback port."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        mapping = docker("port", name, "8000/tcp").stdout.split()[0]  # 127.0.0.1:NNNNN
+        self.url = f"http://{mapping}"
+
+    def logs(self) -> str:
+        result = docker("logs", self.name, check=False)
+        return result.stdout + result.stderr
+
+    def exec_python(self, code: str) -> str:
+        """Run Python inside the container (the image has no curl or ps) and return stdout."""
+        return docker("exec", self.name, "python3", "-c", code).stdout
+
+    def wait(self, path: str = "/health/live", timeout: float = READY_TIMEOUT) -> None:
+        """Wait until ``path`` answers at all (any status), or fail with the container's logs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + path, timeout=2)
+                return
+            except requests.RequestException:
+                running = docker("inspect", "-f", "{{.State.Running}}", self.name, check=False).stdout.strip()
+                if running != "true":
+                    pytest.fail(f"container {self.name} exited during start-up:\n{self.logs()}")
+                time.sleep(0.5)
+        pytest.fail(f"container {self.name} did not answer {path} within {timeout:.0f} s:\n{self.logs()}")
+
+
+@pytest.fixture
+def start_container() -> Iterator[Callable[..., Container]]:
+    """Factory: start a container with extra ``docker run`` options; all are removed at the end."""
+    names: list[str] = []
+
+    def start(*options: str, env: dict[str, str] | None = None, wait: bool = True) -> Container:
+        name = f"modelhost-test-{uuid.uuid4().hex[:8]}"
+        env_options = [f"--env={key}={value}" for key, value in (env or {}).items()]
+        docker("run", "--detach", "--name", name, "--publish", "127.0.0.1::8000",
+               *env_options, *options, IMAGE)
+        names.append(name)
+        container = Container(name)
+        if wait:
+            container.wait()
+        return container
+
+    yield start
+    for name in names:
+        # pytest shows this captured output only when the test failed.
+        result = docker("logs", name, check=False)
+        print(f"--- logs of {name} ---\n{result.stdout}{result.stderr}")
+        docker("rm", "--force", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Container]:
+    """One container with a small body limit, for the tests that only send requests."""
+    name = f"modelhost-test-{uuid.uuid4().hex[:8]}"
+    docker("run", "--detach", "--name", name, "--publish", "127.0.0.1::8000",
+           "--env=MODELHOST_MAX_CONTENT_LENGTH=2048", IMAGE)
+    try:
+        container = Container(name)
+        container.wait("/health/ready")
+        yield container
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+def assert_apache_problem(response: requests.Response, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem document, never Apache's HTML error page."""
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["Content-Type"].split(";")[0] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["type"] == "about:blank"
+    assert body["title"] and body["detail"]
+    assert "<html" not in response.text.lower()
+    return body
+
+
+def test_image_runs_as_a_non_root_user() -> None:
+    user = docker("image", "inspect", "-f", "{{.Config.User}}", IMAGE).stdout.strip()
+    assert user and user.split(":")[0] not in ("root", "0"), f"image USER is {user!r}"
+
+
+def test_no_process_in_the_container_runs_as_root(start_container) -> None:
+    container = start_container()
+    uids = json.loads(container.exec_python(
+        "import json, os\n"
+        "uids = {}\n"
+        "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        lines = open(f'/proc/{pid}/status').read().splitlines()\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    fields = dict(line.split(':', 1) for line in lines if ':' in line)\n"
+        "    uids[pid] = [fields['Name'].strip(), int(fields['Uid'].split()[0])]\n"
+        "print(json.dumps(uids))\n"
+    ))
+    assert uids["1"][0].startswith("apache2"), f"PID 1 is {uids['1']}, not Apache"
+    assert all(uid != 0 for _, uid in uids.values()), uids
+
+
+def test_docker_stop_is_clean_and_under_10_seconds(start_container) -> None:
+    container = start_container()
+    container.wait("/health/ready")
+    started = time.monotonic()
+    docker("stop", container.name, timeout=30)
+    elapsed = time.monotonic() - started
+    exit_code = docker("inspect", "-f", "{{.State.ExitCode}}", container.name).stdout.strip()
+    assert elapsed < 10, f"docker stop took {elapsed:.1f} s"
+    assert exit_code == "0", f"exit code {exit_code} (137 means it had to be killed)"
+    assert "caught SIGTERM, shutting down" in container.logs()
+
+
+def test_read_only_root_filesystem_still_serves(start_container) -> None:
+    container = start_container("--read-only", "--tmpfs", "/tmp")
+    container.wait("/health/ready")
+    assert requests.get(container.url + "/health/ready", timeout=10).status_code == 200
+    response = requests.post(container.url + "/v1/models/iris/predict", json=IRIS, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["prediction"] == "setosa"
+
+
+def test_mounted_repository_with_a_corrupt_model(start_container, tmp_path: Path) -> None:
+    # Copy the demo models out of the image, then break one of them.
+    created = docker("create", IMAGE).stdout.strip()
+    try:
+        docker("cp", f"{created}:/models", str(tmp_path))
+    finally:
+        docker("rm", created, check=False)
+    repository = tmp_path / "models"
+    artifacts = [p for p in (repository / "iris" / "1").iterdir() if p.stem == "model" and p.suffix != ".json"]
+    assert artifacts, "no iris artifact found in the image's /models"
+    artifacts[0].write_bytes(b"this is not a model")
+    for path in [repository, *repository.rglob("*")]:  # readable by the container's user
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+    container = start_container("--volume", f"{repository}:/models:ro")
+    container.wait("/health/ready")
+    ready = requests.get(container.url + "/health/ready", timeout=10)
+    assert ready.status_code == 503, ready.text
+    statuses = {model["name"]: model["status"] for model in ready.json()["models"]}
+    assert statuses["iris"] != "ready" and statuses["diabetes"] == "ready", statuses
+    assert requests.post(container.url + "/v1/models/iris/predict", json=IRIS, timeout=10).status_code == 503
+    features = requests.get(container.url + "/v1/models/diabetes", timeout=10).json()["features"]
+    response = requests.post(container.url + "/v1/models/diabetes/predict",
+                             json={"instances": [[0.0] * len(features)]}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_server_header_has_no_version_and_security_headers_are_set(shared: Container) -> None:
+    response = requests.get(shared.url + "/v1/models", timeout=10)
+    assert response.headers["Server"] == "Apache"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    docs = requests.get(shared.url + "/apidocs/", timeout=10)
+    assert "'unsafe-inline'" in docs.headers["Content-Security-Policy"]  # Swagger UI's inline script
+
+
+def test_json_is_compressed_when_asked(shared: Container) -> None:
+    response = requests.get(shared.url + "/v1/models", headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert response.headers.get("Content-Encoding") == "gzip"
+    assert response.json()["models"]
+
+
+def test_body_over_the_limit_is_a_413_problem_from_apache(shared: Container) -> None:
+    response = requests.post(shared.url + "/v1/models/iris/predict", data=b"x" * 4096,
+                             headers={"Content-Type": "application/json", "X-Request-ID": "limit-test-1"},
+                             timeout=10)
+    body = assert_apache_problem(response, 413)
+    assert "2048 bytes" in body["detail"]
+    assert body["instance"] == "/v1/models/iris/predict"
+    assert body["request_id"] == "limit-test-1" == response.headers["X-Request-ID"]
+
+
+def test_chunked_bodies_are_served_and_held_to_the_limit(shared: Container) -> None:
+    small = b'{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
+    ok = requests.post(shared.url + "/v1/models/iris/predict", data=iter([small[:20], small[20:]]),
+                       headers={"Content-Type": "application/json"}, timeout=10)
+    assert ok.status_code == 200 and ok.json()["prediction"] == "setosa"
+    # Far past the limit, so Apache must not count it too (that gave two documents in one body).
+    big = iter([b"x" * 65536] * 64)
+    response = requests.post(shared.url + "/v1/models/iris/predict", data=big,
+                             headers={"Content-Type": "application/json", "X-Request-ID": "chunk-1"}, timeout=10)
+    assert response.status_code == 413 and response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()  # exactly one JSON document
+    assert body["status"] == 413 and "2048 bytes" in body["detail"] and body["request_id"] == "chunk-1"
+
+
+def test_malformed_request_is_a_400_problem(shared: Container) -> None:
+    host, port = shared.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nno colon in this header\r\n\r\n")
+        reply = b""
+        while chunk := raw.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"Content-Type: application/problem+json" in head
+    assert json.loads(body)["status"] == 400
+
+
+def test_server_status_only_from_inside_the_container(shared: Container) -> None:
+    assert_apache_problem(requests.get(shared.url + "/server-status", timeout=10), 403)
+    inside = shared.exec_python(
+        "import urllib.request\n"
+        "print(urllib.request.urlopen('http://127.0.0.1:8000/server-status?auto', timeout=5).read().decode())"
+    )
+    assert "BusyWorkers" in inside
+
+
+def test_api_token_from_the_environment_guards_the_api(start_container) -> None:
+    container = start_container(env={"MODELHOST_API_TOKEN": "integration-secret"})
+    predict = container.url + "/v1/models/iris/predict"
+    missing = requests.post(predict, json=IRIS, timeout=10)
+    assert missing.status_code == 401 and missing.headers["Content-Type"] == "application/problem+json"
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = requests.post(predict, json=IRIS, headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert wrong.status_code == 401 and wrong.json()["status"] == 401
+    right = requests.post(predict, json=IRIS, headers={"Authorization": "Bearer integration-secret"}, timeout=10)
+    assert right.status_code == 200 and right.json()["prediction"] == "setosa"
+    assert requests.get(container.url + "/health/ready", timeout=10).status_code == 200
+    assert "integration-secret" not in container.logs()
