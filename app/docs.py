@@ -25,6 +25,9 @@ SWAGGER_CONFIG = {
     "specs_route": "/apidocs/",
     "title": "modelhost API",
     "hide_top_bar": True,
+    # flasgger renders this into the page's script as-is; unset it becomes Python's `None`,
+    # a ReferenceError in the browser.
+    "auth": {},
 }
 
 

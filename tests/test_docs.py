@@ -61,6 +61,7 @@ def test_swagger_ui_is_served_without_external_resources(client):
     html = page.get_data(as_text=True)
     assert "swagger-ui-bundle.js" in html and "/apispec.json" in html
     assert "googleapis" not in html and "cdn" not in html.lower()
+    assert "= None;" not in html, "a Python None rendered into the Swagger UI's script"
     assert client.get("/flasgger_static/swagger-ui-bundle.js").status_code == 200
 
 
