@@ -30,7 +30,7 @@ models: venv ## List the models in the repository with versions, task and metric
 	$(BIN)/flask --app app models
 
 .PHONY: test
-test: venv ## Run the unit test suite
+test: venv ## Run the test suite: unit, page and browser tests (tests/)
 	$(BIN)/python -m pytest tests
 
 # --- Apache hosting and the container image (README.md, "Hosting with Apache") -------------------
