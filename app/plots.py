@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import Pipeline
@@ -22,7 +21,7 @@ _PERMUTATION_ROWS = 2000
 _SIZE, _DPI = (6, 4), 100
 
 
-def feature_importance(pipeline: Pipeline, names: list[str], X_test: pd.DataFrame, y_test: Any,
+def feature_importance(pipeline: Pipeline, names: list[str], X_test: np.ndarray, y_test: np.ndarray,
                        seed: int) -> tuple[list[dict[str, Any]], str]:
     """Importance per original feature, largest first, and how it was measured.
 
@@ -30,7 +29,7 @@ def feature_importance(pipeline: Pipeline, names: list[str], X_test: pd.DataFram
     standardised inputs) or ``permutation`` (held-out score drop, for everything else).
     """
     model = pipeline.named_steps["model"]
-    owners = _output_owners(pipeline.named_steps["preprocess"])
+    owners = [names[i] for i in _output_owners(pipeline.named_steps["preprocess"])]
     raw = getattr(model, "feature_importances_", None)
     method = "impurity_decrease"
     if raw is None and getattr(model, "coef_", None) is not None:
@@ -44,24 +43,25 @@ def feature_importance(pipeline: Pipeline, names: list[str], X_test: pd.DataFram
         grand = sum(totals.values()) or 1.0
         scores = {name: value / grand for name, value in totals.items()}
     else:
-        sample = X_test if len(X_test) <= _PERMUTATION_ROWS else X_test.sample(_PERMUTATION_ROWS, random_state=seed)
-        result = permutation_importance(pipeline, sample, pd.Series(y_test, index=X_test.index).loc[sample.index],
-                                        n_repeats=5, random_state=seed)
+        rows = np.arange(len(X_test))
+        if len(rows) > _PERMUTATION_ROWS:
+            rows = np.random.default_rng(seed).choice(rows, _PERMUTATION_ROWS, replace=False)
+        result = permutation_importance(pipeline, X_test[rows], y_test[rows], n_repeats=5, random_state=seed)
         scores, method = dict(zip(names, result.importances_mean)), "permutation"
     ranked = sorted(scores.items(), key=lambda item: -item[1])
     return [{"feature": name, "importance": round(float(value), 6)} for name, value in ranked], method
 
 
-def _output_owners(preprocess: Any) -> list[str]:
-    """The original feature behind each column the preprocessing step outputs."""
-    owners: list[str] = []
+def _output_owners(preprocess: Any) -> list[int]:
+    """The position of the original feature behind each column the preprocessing step outputs."""
+    owners: list[int] = []
     for _, transformer, columns in preprocess.transformers_:
         if transformer == "drop" or not len(columns):
             continue
         last = transformer.steps[-1][1] if isinstance(transformer, Pipeline) else transformer
         widths = [len(c) for c in last.categories_] if hasattr(last, "categories_") else [1] * len(columns)
         for column, width in zip(columns, widths):
-            owners.extend([str(column)] * width)
+            owners.extend([int(column)] * width)
     return owners
 
 

@@ -85,6 +85,19 @@ def test_trained_model_serves_raw_categories_through_the_registry(cli, model_rep
     assert all(set(p) == {"no", "yes"} and sum(p.values()) == pytest.approx(1) for p in probabilities)
 
 
+def test_trained_pipeline_takes_the_array_the_server_builds(cli, model_repo, shop_csv):
+    """No column names inside the artifact: requests skip pandas and the per-call name checks."""
+    assert cli("train", "shop", "--data", str(shop_csv), "--target", "bought").exit_code == 0
+    registry = ModelRegistry(model_repo)
+    registry.load()
+    runtime = registry.get("shop").ready_runtime()
+    assert getattr(runtime.estimator, "feature_names_in_", None) is None
+    frame = pd.read_csv(shop_csv).drop(columns="bought").head(20)
+    columns = {name: frame[name].tolist() for name in runtime.schema.names}
+    served, _ = runtime.predict(columns, probabilities=False)
+    assert served == runtime.estimator.predict(training.as_matrix(frame[runtime.schema.names])).tolist()
+
+
 def test_regression_reports_r2_mae_rmse_and_plots_predicted_vs_actual(cli, model_repo, house_csv):
     result = cli("train", "house", "--data", str(house_csv), "--target", "price")
     assert result.exit_code == 0, result.output
