@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
 import uuid
 import warnings
+
+from typing import TextIO
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -34,10 +37,33 @@ def _formatter(kind: str) -> logging.Formatter:
     return logging.Formatter(_TEXT_FORMAT)
 
 
+class _DescriptorHandler(logging.StreamHandler):
+    """A stream handler that owns its stream and closes it with itself."""
+
+    def close(self) -> None:
+        super().close()
+        if self.stream not in (sys.stderr, sys.stdout):
+            self.stream.close()
+
+
+def _stderr() -> TextIO:
+    """The process's own standard error, bypassing any wrapper around ``sys.stderr``.
+
+    mod_wsgi replaces ``sys.stderr`` with an object that files every line into Apache's error
+    log as ``[wsgi:error] ... [remote ...]``: an INFO line would read as an error, and a JSON
+    line would no longer be one JSON object. File descriptor 2 is where that log goes anyway
+    (the terminal with --log-to-terminal), so writing to it directly keeps lines as formatted.
+    """
+    try:
+        return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    except OSError:  # no usable descriptor 2 (some embedded servers): the wrapper will do
+        return sys.stderr
+
+
 def _handler(app: Flask) -> logging.Handler:
     path = app.config["LOG_FILE"]
     if not path:
-        return logging.StreamHandler(sys.stderr)
+        return _DescriptorHandler(_stderr())
     # Rotation that several processes (mod_wsgi daemons) can share safely, old files gzipped.
     from concurrent_log_handler import ConcurrentRotatingFileHandler
 
@@ -48,10 +74,12 @@ def _handler(app: Flask) -> logging.Handler:
 def configure_logging(app: Flask) -> None:
     """Send the application's logs (logger ``app`` and its children) to one handler."""
     handler = _handler(app)
+    handler.modelhost = True  # type: ignore[attr-defined]
     handler.setFormatter(_formatter(app.config["LOG_FORMAT"]))
     handler.addFilter(RequestIdFilter())
     logger = logging.getLogger(app.import_name)
-    for old in list(logger.handlers):
+    # Replace what an earlier create_app in this process installed; leave others' handlers be.
+    for old in [h for h in logger.handlers if getattr(h, "modelhost", False)]:
         logger.removeHandler(old)
         old.close()
     logger.addHandler(handler)

@@ -67,3 +67,20 @@ def test_forest_predictions_do_not_warn_in_an_interpreter_without_warning_filter
     finally:
         warnings.filters[:] = saved
     assert not [w for w in recwarn if "sklearn.utils.parallel.delayed" in str(w.message)]
+
+
+def test_log_lines_go_to_descriptor_2_not_a_wrapped_sys_stderr(repo, capfd, monkeypatch):
+    """mod_wsgi wraps sys.stderr and prefixes every line with [wsgi:error]; descriptor 2 is clean."""
+    import io
+    import sys
+
+    wrapper = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", wrapper)
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "LOG_FORMAT": "json"})
+    app.test_client().get("/health/live", headers={"X-Request-ID": "fd-2"})
+    for handler in logging.getLogger("app").handlers:
+        handler.flush()
+    written = capfd.readouterr().err.splitlines()
+    access = [json.loads(line) for line in written if '"app.access"' in line]
+    assert access and access[-1]["request_id"] == "fd-2"
+    assert wrapper.getvalue() == ""
