@@ -11,11 +11,10 @@ from . import scoring
 from .errors import InvalidInput, NotAcceptable, Unauthorized, UnsupportedMediaType
 from .registry import ModelVersion, get_registry
 from .runtime import Runtime
+from .schema import FALSE_WORDS, TRUE_WORDS
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
-_TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no", "")
 
 
 @bp.before_request
@@ -27,8 +26,13 @@ def require_token() -> None:
     scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not supplied:
         raise Unauthorized("This server requires a token: send 'Authorization: Bearer <token>'.")
-    if not hmac.compare_digest(supplied.strip().encode(), str(token).encode()):
+    if not token_matches(supplied):
         raise Unauthorized("The bearer token is not valid; ask the operator for the current token.")
+
+
+def token_matches(supplied: str) -> bool:
+    """Whether a supplied token is the configured API_TOKEN (constant-time comparison)."""
+    return hmac.compare_digest(supplied.strip().encode(), str(current_app.config["API_TOKEN"]).encode())
 
 
 @bp.get("/models")
@@ -74,9 +78,9 @@ def predict_version(name: str, version: str):
 def wants_probabilities() -> bool:
     """Read the ``probabilities`` query parameter strictly, so a typo is not silently ignored."""
     value = request.args.get("probabilities", "").strip().lower()
-    if value in _TRUE:
+    if value in TRUE_WORDS:
         return True
-    if value in _FALSE:
+    if value in FALSE_WORDS or not value:
         return False
     raise InvalidInput("Query parameter 'probabilities' must be true or false.",
                        errors=[{"path": "?probabilities", "message": f"must be true or false, got {value!r}"}])
@@ -130,12 +134,7 @@ def predict(entry: ModelVersion):
     body = read_body(entry)
     batch = runtime.schema.parse(body, current_app.config["MAX_BATCH_SIZE"])
     g.batch_size = batch.size
-    try:
-        predictions, probs = runtime.predict(batch.columns, probabilities)
-    except (ValueError, TypeError) as exc:
-        # scikit-learn raises these for inputs the schema cannot rule out (e.g. unseen categories).
-        current_app.logger.warning("Model %s v%s rejected the input: %s", entry.name, entry.version, exc)
-        raise InvalidInput(f"The model rejected the input: {exc}") from None
+    predictions, probs = runtime.predict(batch.columns, probabilities)
     result: dict[str, Any] = {"model": entry.name, "version": str(entry.version)}
     if batch.single:
         if batch.ids:

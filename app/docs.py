@@ -32,18 +32,14 @@ SWAGGER_CONFIG = {
 
 
 class ModelhostSwagger(Swagger):
-    """flasgger's UI and routes, serving the document built by ``openapi.build``."""
+    """flasgger's UI and routes, serving the document built at start-up by ``openapi.build``."""
 
     def get_apispecs(self, endpoint: str = "apispec") -> dict[str, Any]:
-        spec = self.app.extensions.get("modelhost.openapi")
-        if spec is None:
-            with self.app.app_context():
-                spec = openapi.build(self.app, get_registry())
-            self.app.extensions["modelhost.openapi"] = spec
-        return spec
+        return self.app.extensions["modelhost.openapi"]
 
 
 def init_app(app: Flask) -> None:
-    """Serve the Swagger UI and the OpenAPI document."""
+    """Build the OpenAPI document once (the models are fixed per process) and serve it with the UI."""
+    app.extensions["modelhost.openapi"] = openapi.build(app, get_registry(app))
     app.config["SWAGGER"] = SWAGGER_CONFIG
     ModelhostSwagger(app, config=SWAGGER_CONFIG, merge=False)

@@ -33,6 +33,8 @@ class ModelVersion:
     path: Path
     runtime: Runtime | None = None
     error: str | None = None
+    #: model.json, or the metadata inferred from the estimator; read once, when loading.
+    recorded: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -41,16 +43,7 @@ class ModelVersion:
     @property
     def metadata(self) -> dict[str, Any]:
         """What ``model.json`` says (or what was inferred), with the load status."""
-        if self.runtime is not None:
-            meta = dict(self.runtime.metadata)
-        else:
-            try:
-                meta = read_metadata(self.path) or {}
-            except LoadError:
-                meta = {}
-            meta = {**meta, "name": self.name, "version": self.version}
-        meta["version"] = str(self.version)
-        meta["status"] = self.status
+        meta = {**self.recorded, "name": self.name, "version": str(self.version), "status": self.status}
         if self.error:
             meta["error"] = self.error
         return meta
@@ -142,7 +135,12 @@ class ModelRegistry:
         except LoadError as exc:
             entry.error = str(exc)
             log.error("Model %s version %s failed to load: %s", name, version, exc)
+            try:
+                entry.recorded = read_metadata(path) or {}
+            except LoadError:
+                pass  # the error above already says what is wrong
         else:
+            entry.recorded = entry.runtime.metadata
             log.info("Loaded model %s version %s (%s, %d features) in %.0f ms", name, version,
                      entry.runtime.metadata["task"], len(entry.runtime.schema.names),
                      (time.perf_counter() - started) * 1000)

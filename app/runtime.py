@@ -18,6 +18,7 @@ import pandas as pd
 import sklearn
 from sklearn.base import is_classifier
 
+from .errors import InvalidInput
 from .schema import InputSchema
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,19 @@ class Runtime:
 
     def predict(self, columns: dict[str, list[Any]],
                 probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
-        """One vectorised predict call over every instance; JSON-native results."""
+        """One vectorised predict call over every instance; JSON-native results.
+
+        scikit-learn's ValueError or TypeError (input the schema cannot rule out) becomes
+        InvalidInput, so every caller answers it as the client's error, not a 500.
+        """
+        try:
+            return self._predict(columns, probabilities)
+        except (ValueError, TypeError) as exc:
+            log.warning("Model %s v%s rejected the input: %s", self.metadata["name"], self.metadata["version"], exc)
+            raise InvalidInput(f"The model rejected the input: {exc}") from None
+
+    def _predict(self, columns: dict[str, list[Any]],
+                 probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
         matrix = self._matrix(columns)
         # The schema has already ruled out NaN and infinities, so scikit-learn's own finiteness
         # scan and parameter checks are skipped (thread-local setting; a third of the latency).

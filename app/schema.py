@@ -13,6 +13,9 @@ from jsonschema import Draft202012Validator
 
 from .errors import InvalidInput, PayloadTooLarge
 
+#: How true and false are written in forms, CSV files and query parameters.
+TRUE_WORDS = ("true", "1", "on", "yes")
+FALSE_WORDS = ("false", "0", "off", "no")
 _JSON_TYPES = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean"}
 _ID_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "integer"}],
               "description": "Echoed back with the prediction."}
@@ -213,9 +216,9 @@ def _coerce_text(value: str, kind: str) -> Any:
         return value
     if kind == "boolean":
         lowered = text.lower()
-        if lowered in ("true", "1", "on", "yes"):
+        if lowered in TRUE_WORDS:
             return True
-        if lowered in ("false", "0", "off", "no"):
+        if lowered in FALSE_WORDS:
             return False
     return value
 

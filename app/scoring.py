@@ -21,12 +21,11 @@ from flask import Response, current_app
 
 from .errors import InvalidInput
 from .runtime import Runtime
-from .schema import InputSchema
+from .schema import FALSE_WORDS, TRUE_WORDS, InputSchema
 
 #: Failing entries listed in one report; further failing lines are counted, not listed.
 MAX_REPORTED = 100
 SPOOL_BYTES = 8 * 1024 * 1024
-_TRUE, _FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no")
 _NOT_UTF8 = ("The file is not UTF-8 text (is it a spreadsheet workbook?). Save it as 'CSV UTF-8 "
              "(comma delimited)' and send it again.")
 _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -163,7 +162,7 @@ def _coerce(chunk: pd.DataFrame, schema: InputSchema) -> tuple[dict[str, Any], n
             values = number.astype(np.int64, copy=False) if kind == "integer" and ok.all() else number
         elif kind == "boolean":
             lowered = text.str.strip().str.lower()
-            values, ok = lowered.isin(_TRUE).to_numpy(), (lowered.isin(_TRUE) | lowered.isin(_FALSE)).to_numpy()
+            values, ok = lowered.isin(TRUE_WORDS).to_numpy(), lowered.isin(TRUE_WORDS + FALSE_WORDS).to_numpy()
         else:
             values = text.to_numpy(dtype=object)
             ok = text.isin(feature["enum"]).to_numpy() if feature.get("enum") else np.ones(len(text), bool)
@@ -195,11 +194,10 @@ def _scored(chunk: pd.DataFrame, columns: dict[str, Any], runtime: Runtime, prob
             sep: str, header: bool) -> bytes:
     try:
         predictions, probs = runtime.predict(columns, probabilities)
-    except (ValueError, TypeError) as exc:
-        # scikit-learn raises these for inputs the schema cannot rule out (e.g. unseen categories).
+    except InvalidInput as exc:
         lines = f"lines {chunk.index[0] + 2}-{chunk.index[-1] + 2}"
-        raise InvalidInput(f"The model rejected {lines} of the file: {exc}",
-                           errors=[{"path": lines, "message": f"rejected by the model: {exc}"}]) from None
+        raise InvalidInput(f"{exc.detail} (in {lines} of the file)",
+                           errors=[{"path": lines, "message": exc.detail}]) from None
     out = chunk.drop(columns=[c for c in output_columns(runtime, probabilities) if c in chunk.columns])
     out["prediction"] = predictions
     for label in runtime.classes if probs is not None else []:

@@ -6,7 +6,6 @@ instead of the API's problem document.
 """
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_from_directory
@@ -14,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from . import cards, scoring
+from .api import token_matches
 from .errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady
 from .registry import ModelVersion, get_registry
 from .runtime import Runtime
@@ -49,9 +49,8 @@ def predict_form(name: str, version: str | None = None) -> tuple[str, int]:
         return _page(entry, runtime, values=values, errors=errors, status=400)
     try:
         predictions, probs = runtime.predict(batch.columns, runtime.supports_probabilities)
-    except (ValueError, TypeError) as exc:
-        return _page(entry, runtime, values=values, form_error=f"The model rejected these values: {exc}",
-                     status=400)
+    except InvalidInput as exc:
+        return _page(entry, runtime, values=values, form_error=exc.detail, status=400)
     result = {"prediction": predictions[0], "probabilities": _bars(probs[0]) if probs else None}
     return _page(entry, runtime, values=values, result=result)
 
@@ -170,9 +169,7 @@ def _step(feature: dict[str, Any]) -> str:
 
 def _token_error() -> str | None:
     """With API_TOKEN configured, pages predict only for users who type the token in."""
-    token = current_app.config.get("API_TOKEN")
-    supplied = request.form.get("token", "")
-    if not token or hmac.compare_digest(supplied.strip().encode(), str(token).encode()):
+    if not current_app.config.get("API_TOKEN") or token_matches(request.form.get("token", "")):
         return None
     return "This server requires an access token to predict. Enter the token the operator gave you."
 

@@ -140,3 +140,19 @@ def test_token_protects_the_api_when_configured(repo):
     assert_problem(client.get("/v1/models", headers={"Authorization": "Bearer wrong"}), 401)
     assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.get("/health/ready").status_code == 200
+
+
+def test_input_the_model_itself_rejects_is_400_on_the_api_the_form_and_csv(client, monkeypatch):
+    from app.runtime import Runtime
+
+    def reject(self, columns, probabilities):
+        raise ValueError("Found unknown categories ['x'] in column 0 during transform")
+
+    monkeypatch.setattr(Runtime, "_predict", reject)
+    body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 400)
+    assert body["detail"].startswith("The model rejected the input: Found unknown categories")
+    page = client.post("/ui/models/iris", data={k: str(v) for k, v in SETOSA.items()})
+    assert page.status_code == 400 and "Found unknown categories" in page.get_data(as_text=True)
+    csv_body = "sepal_length,sepal_width,petal_length,petal_width\n5.0,3.4,1.5,0.2\n"
+    scored = client.post("/v1/models/iris/predict", data=csv_body, content_type="text/csv")
+    assert "lines 2-2" in assert_problem(scored, 400)["detail"]

@@ -80,6 +80,9 @@ def test_broken_artifact_fails_alone(repo, damage):
         (repo / "iris" / "2" / "model.json").write_text(json.dumps(meta))
     registry = load(repo)
     assert registry.get("iris", 2).status == "failed"
+    failed = registry.get("iris", 2).metadata  # model.json still describes the broken version
+    assert (failed["task"], failed["version"], failed["status"]) == ("classification", "2", "failed")
+    assert failed["error"] == registry.get("iris", 2).error
     assert registry.get("iris", 1).status == "loaded"
     assert registry.get("linear").status == "loaded"
     assert registry.model("iris").status == "degraded"
