@@ -4,17 +4,16 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-import orjson
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
-from . import scoring
+from . import requeststate, scoring
+from .decoding import Decoded, decode_json
 from .errors import InvalidInput, NotAcceptable, Unauthorized, UnsupportedMediaType
+from .inference import get_service
 from .registry import ModelVersion, get_registry
-from .runtime import Runtime
 from .schema import FALSE_WORDS, TRUE_WORDS
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
-
 
 
 @bp.before_request
@@ -86,7 +85,7 @@ def wants_probabilities() -> bool:
                        errors=[{"path": "?probabilities", "message": f"must be true or false, got {value!r}"}])
 
 
-def read_body(entry: ModelVersion) -> Any:
+def read_body(entry: ModelVersion) -> Decoded:
     """Decode a JSON or form-encoded predict body into Python values."""
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
@@ -94,58 +93,47 @@ def read_body(entry: ModelVersion) -> Any:
         if request.content_length is None and len(raw) == request.max_content_length:
             # A streamed (chunked) body is cut at the limit; reading past it raises the 413.
             request.stream.read(1)
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            hint = "" if raw.strip() else " The body is empty."
-            raise InvalidInput(
-                f"The body is not valid JSON: {exc}.{hint} NaN, Infinity and numbers beyond a double "
-                "(such as 1e400) are not accepted.",
-                errors=[{"path": "", "message": f"is not valid JSON: {exc}"}]) from None
+        return decode_json(raw)
     if mimetype == "application/x-www-form-urlencoded":
-        return entry.ready_runtime().schema.from_form(request.form.to_dict())
+        return Decoded(entry.ready_runtime().schema.from_form(request.form.to_dict()))
     raise UnsupportedMediaType(
         f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
         "application/json' (or a form with 'application/x-www-form-urlencoded', or a CSV file "
         "with 'text/csv').")
 
 
-def predict_csv(entry: ModelVersion, runtime: Runtime, probabilities: bool):
+def predict_csv(entry: ModelVersion, probabilities: bool):
     """Score a CSV body chunk by chunk and answer with the scored file."""
     # A CSV body is answered as CSV only: a JSON answer would hold the whole file in memory.
     if request.accept_mimetypes and request.accept_mimetypes["text/csv"] <= 0:
         raise NotAcceptable("A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
                             "or send the instances as JSON to get JSON back.")
-    scored = scoring.score_csv(request.stream, runtime, probabilities, current_app.config["CSV_CHUNK_ROWS"])
-    g.batch_size = scored.rows
+    scored = get_service().score_csv(entry, request.stream, probabilities, current_app.config["CSV_CHUNK_ROWS"],
+                                     requeststate.current())
     return scoring.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
 
 
 def predict(entry: ModelVersion):
-    """Validate, predict in one vectorised call, and shape the response."""
-    g.model, g.version = entry.name, str(entry.version)
-    runtime = entry.ready_runtime()
+    """Decode the body, have the inference service predict it, and shape the response."""
+    state = requeststate.current()
+    state.use(entry.name, entry.version)
+    entry.ready_runtime()  # 503 for a version that failed to load, before anything else
     probabilities = wants_probabilities()
-    if probabilities and not runtime.supports_probabilities:
-        raise InvalidInput(f"Model '{entry.name}' is a {runtime.metadata['task']} model without class "
-                           "probabilities; leave out ?probabilities=true.")
     if request.mimetype == "text/csv":
-        return predict_csv(entry, runtime, probabilities)
-    body = read_body(entry)
-    batch = runtime.schema.parse(body, current_app.config["MAX_BATCH_SIZE"])
-    g.batch_size = batch.size
-    predictions, probs = runtime.predict(batch.columns, probabilities)
-    result: dict[str, Any] = {"model": entry.name, "version": str(entry.version)}
-    if batch.single:
-        if batch.ids:
-            result["id"] = batch.ids[0]
-        result["prediction"] = predictions[0]
-        if probs is not None:
-            result["probabilities"] = probs[0]
+        return predict_csv(entry, probabilities)
+    decoded = read_body(entry)
+    result = get_service().predict(entry, decoded.body, probabilities, state, numbers_only=decoded.numbers_only)
+    body: dict[str, Any] = {"model": result.model, "version": result.version}
+    if result.single:
+        if result.ids:
+            body["id"] = result.ids[0]
+        body["prediction"] = result.predictions[0]
+        if result.probabilities is not None:
+            body["probabilities"] = result.probabilities[0]
     else:
-        if batch.ids:
-            result["ids"] = batch.ids
-        result["predictions"] = predictions
-        if probs is not None:
-            result["probabilities"] = probs
-    return jsonify(result)
+        if result.ids:
+            body["ids"] = result.ids
+        body["predictions"] = result.predictions
+        if result.probabilities is not None:
+            body["probabilities"] = result.probabilities
+    return jsonify(body)

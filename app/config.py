@@ -31,10 +31,22 @@ DEFAULTS: dict[str, Any] = {
     "API_TOKEN": None,
     # Rows per chunk when scoring an uploaded CSV file.
     "CSV_CHUNK_ROWS": 5_000,
+    # The one access line per request (method, path, status, duration, model fields, request id).
+    "ACCESS_LOG": True,
+    # Adaptive batching of concurrent requests (app/batching.py): the defaults of every model
+    # version; model.json's "batching" object overrides them per version, and BATCHING_MODELS
+    # ({"<model>": {"enabled": ..., "max_rows": ..., "max_wait_us": ...}}) per model.
+    "BATCHING": True,
+    "BATCH_MAX_ROWS": 256,
+    "BATCH_MAX_WAIT_US": 0,
+    "BATCHING_MODELS": {},
 }
 
-#: Keys whose environment value must be an integer.
-_INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "LOG_MAX_BYTES", "LOG_BACKUP_COUNT", "CSV_CHUNK_ROWS"}
+#: Keys whose environment value must be a positive integer.
+_INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "LOG_MAX_BYTES", "LOG_BACKUP_COUNT", "CSV_CHUNK_ROWS",
+             "BATCH_MAX_ROWS"}
+#: Keys that are switches: true/false, on/off, yes/no or 1/0.
+_BOOL_KEYS = {"ACCESS_LOG", "BATCHING"}
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -65,9 +77,46 @@ def _coerce(app: Flask) -> None:
                 ) from None
         if not isinstance(app.config[key], int) or app.config[key] <= 0:
             raise ValueError(f"Configuration {key} must be a positive whole number, got {app.config[key]!r}")
+    for key in _BOOL_KEYS:
+        app.config[key] = _switch(key, app.config[key])
+    _check_batching(app)
     app.config["LOG_LEVEL"] = str(app.config["LOG_LEVEL"]).upper()
     app.config["LOG_FORMAT"] = str(app.config["LOG_FORMAT"]).lower()
     if app.config["LOG_FORMAT"] not in ("text", "json"):
         raise ValueError(f"Configuration LOG_FORMAT must be 'text' or 'json', got {app.config['LOG_FORMAT']!r}")
     if isinstance(app.config["SKOPS_TRUSTED_TYPES"], str):
         app.config["SKOPS_TRUSTED_TYPES"] = [t for t in app.config["SKOPS_TRUSTED_TYPES"].split(",") if t]
+
+
+def _switch(key: str, value: Any) -> bool:
+    from .schema import FALSE_WORDS, TRUE_WORDS
+
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS or text in FALSE_WORDS:
+        return text in TRUE_WORDS
+    raise ValueError(f"Configuration {key} must be on or off (true/false), got {value!r}; "
+                     f"fix MODELHOST_{key} or instance/config.py")
+
+
+def _check_batching(app: Flask) -> None:
+    """Check the batching settings now, so a typo stops the server at start, not a request."""
+    from .batching import BatchSettings, parse_settings
+
+    wait = app.config["BATCH_MAX_WAIT_US"]
+    if isinstance(wait, str) and wait.strip().isdigit():
+        wait = app.config["BATCH_MAX_WAIT_US"] = int(wait)
+    try:
+        base = parse_settings({"max_wait_us": wait}, BatchSettings(max_rows=app.config["BATCH_MAX_ROWS"]))
+        models = app.config["BATCHING_MODELS"]
+        if not isinstance(models, dict):
+            raise ValueError('must be a JSON object such as {"iris": {"max_rows": 64}}, got ' f"{models!r}")
+        for name, values in models.items():
+            try:
+                parse_settings(values, base)
+            except ValueError as exc:
+                raise ValueError(f"model {name!r}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"Configuration of batching is wrong: {exc}; fix MODELHOST_BATCH_MAX_WAIT_US, "
+                         "MODELHOST_BATCHING_MODELS or instance/config.py") from None

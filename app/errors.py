@@ -4,8 +4,10 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import requeststate
 
 PROBLEM_MIMETYPE = "application/problem+json"
 #: RFC 9110 names where Python's table still has the older ones (Apache uses these too).
@@ -79,7 +81,7 @@ def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None
         "status": status,
         "detail": detail,
         "instance": request.path,
-        "request_id": g.get("request_id", ""),
+        "request_id": requeststate.current().request_id,
     }
     if errors:
         body["errors"] = errors

@@ -1,4 +1,8 @@
-"""Logging: request ids, one access line per request, text or JSON, stderr or a rotating file."""
+"""Logging: request ids, one access line per request, text or JSON, stderr or a rotating file.
+
+The application writes the one access line of each request (Apache's own access log is off by
+default, see README "Tuning"): it alone knows the model, version and batch size.
+"""
 from __future__ import annotations
 
 import logging
@@ -11,7 +15,9 @@ import warnings
 
 from typing import TextIO
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, has_request_context, request
+
+from . import requeststate
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
@@ -24,7 +30,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+            record.request_id = requeststate.current().request_id if has_request_context() else "-"
         return True
 
 
@@ -89,22 +95,30 @@ def configure_logging(app: Flask) -> None:
 
 def _start_request() -> None:
     supplied = request.headers.get("X-Request-ID", "")
-    g.request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
-    g.started = time.perf_counter()
+    requeststate.begin(supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex)
 
 
-def _finish_request(response: Response) -> Response:
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    duration = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+def _stamp_request_id(response: Response) -> Response:
+    response.headers["X-Request-ID"] = requeststate.current().request_id
+    return response
+
+
+_access = logging.getLogger("app.access")
+
+
+def _log_access(response: Response) -> Response:
+    if not _access.isEnabledFor(logging.INFO):
+        return response
+    state = requeststate.current()
+    duration = (time.perf_counter() - state.started) * 1000
     fields = {
         "method": request.method, "path": request.path, "status": response.status_code,
-        "duration_ms": round(duration, 2), "model": g.get("model"), "version": g.get("version"),
-        "batch_size": g.get("batch_size"),
+        "duration_ms": round(duration, 2), "model": state.model, "version": state.version,
+        "batch_size": state.batch_size,
     }
     detail = " ".join(f"{k}={fields[k]}" for k in ("model", "version", "batch_size") if fields[k] is not None)
-    logging.getLogger("app.access").info(
-        "%s %s %s %.1fms%s", request.method, request.path, response.status_code, duration,
-        f" {detail}" if detail else "", extra=fields)
+    _access.info("%s %s %s %.1fms%s", request.method, request.path, response.status_code, duration,
+                 f" {detail}" if detail else "", extra=fields)
     return response
 
 
@@ -119,8 +133,10 @@ def ensure_warning_filters() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Configure logging and log every request once with its id."""
+    """Configure logging, give every request its id, and log it once (unless ACCESS_LOG is off)."""
     ensure_warning_filters()
     configure_logging(app)
     app.before_request(_start_request)
-    app.after_request(_finish_request)
+    if app.config["ACCESS_LOG"]:
+        app.after_request(_log_access)
+    app.after_request(_stamp_request_id)

@@ -1,4 +1,4 @@
-"""Prometheus metrics at /metrics: requests, latency, predicted instances and model status.
+"""Prometheus metrics at /metrics: requests, latency, predictions, batching and model status.
 
 mod_wsgi runs several daemon processes; when ``PROMETHEUS_MULTIPROC_DIR`` is set (the start
 script sets it and empties it at every start) each process writes its samples there and
@@ -9,32 +9,21 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest, multiprocess)
+from flask import Blueprint, Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from . import requeststate
 from .registry import get_registry
+from .telemetry import LATENCY, LOADED, REQUESTS
 
 bp = Blueprint("metrics", __name__)
-
-REQUESTS = Counter("modelhost_http_requests_total", "HTTP requests answered.",
-                   ["method", "endpoint", "status"])
-LATENCY = Histogram("modelhost_http_request_duration_seconds", "Time to answer a request.",
-                    ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-INSTANCES = Counter("modelhost_predicted_instances_total", "Instances predicted.", ["model", "version"])
-LOADED = Gauge("modelhost_model_version_loaded", "1 when the model version loaded, 0 when it failed.",
-               ["model", "version"], multiprocess_mode="min")
 
 
 def _record(response: Response) -> Response:
     # Label by route rule, not raw path, so unknown paths cannot grow the label set without bound.
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
     REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-    started = g.get("started")
-    if started is not None:
-        LATENCY.labels(endpoint).observe(time.perf_counter() - started)
-    if response.status_code == 200 and g.get("batch_size"):
-        INSTANCES.labels(g.model, g.version).inc(g.batch_size)
+    LATENCY.labels(endpoint).observe(time.perf_counter() - requeststate.current().started)
     return response
 
 

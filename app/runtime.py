@@ -18,8 +18,9 @@ import pandas as pd
 import sklearn
 from sklearn.base import is_classifier
 
+from .batching import BatchSettings, parse_settings
 from .errors import InvalidInput
-from .schema import InputSchema
+from .schema import Batch, InputSchema
 
 log = logging.getLogger(__name__)
 
@@ -168,39 +169,65 @@ class Runtime:
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
         self._labels = [str(c) for c in self.classes]
 
-    def _matrix(self, columns: dict[str, list[Any]]) -> Any:
-        names = self.schema.names
+    def matrix(self, batch: Batch) -> Any:
+        """The estimator's input for one validated request: an array, or a DataFrame by column name."""
         if self._wants_frame:
-            return pd.DataFrame({name: columns[name] for name in names}, columns=names)
-        if self._all_numeric:
-            return np.column_stack([np.asarray(columns[name], dtype=np.float64) for name in names])
-        return np.column_stack([np.asarray(columns[name], dtype=object) for name in names])
+            return pd.DataFrame(self._typed_columns(batch.columns), columns=self.schema.names)
+        if batch.array is not None:
+            return batch.array
+        return self._array(batch.columns)
 
-    def predict(self, columns: dict[str, list[Any]],
+    def _array(self, columns: dict[str, Any]) -> np.ndarray:
+        dtype = np.float64 if self._all_numeric else object
+        return np.column_stack([np.asarray(columns[name], dtype=dtype) for name in self.schema.names])
+
+    def _typed_columns(self, columns: dict[str, Any]) -> dict[str, Any]:
+        # Whole-number features stay integers, as the pipeline saw them in training.
+        return {f["name"]: np.asarray(columns[f["name"]], dtype=np.int64)
+                if f["type"] == "integer" and isinstance(columns[f["name"]], np.ndarray) else columns[f["name"]]
+                for f in self.metadata["features"]}
+
+    def stack(self, matrices: list[Any]) -> Any:
+        """Several requests' inputs as one, rows in order (for a batched call)."""
+        if self._wants_frame:
+            return pd.concat(matrices, ignore_index=True)
+        return np.concatenate(matrices)
+
+    def predict_arrays(self, matrix: Any, probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """One vectorised call: predictions, and class probabilities when asked for and supported."""
+        # The schema has already ruled out NaN and infinities, so scikit-learn's own finiteness
+        # scan and parameter checks are skipped (thread-local setting; a third of the latency).
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            predictions = np.asarray(self.estimator.predict(matrix))
+            probs = None
+            if probabilities and self.supports_probabilities:
+                probs = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+        return predictions, probs
+
+    def to_native(self, predictions: np.ndarray,
+                  probs: np.ndarray | None) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """Predictions as JSON natives, probabilities as one ``{label: p}`` per row."""
+        labels = self._labels
+        return predictions.tolist(), None if probs is None else [dict(zip(labels, row)) for row in probs.tolist()]
+
+    def rejected(self, exc: Exception) -> InvalidInput:
+        """The client's error for input the estimator refused (what the schema cannot rule out)."""
+        log.warning("Model %s v%s rejected the input: %s", self.metadata["name"], self.metadata["version"], exc)
+        return InvalidInput(f"The model rejected the input: {exc}")
+
+    def predict(self, columns: dict[str, Any],
                 probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
-        """One vectorised predict call over every instance; JSON-native results.
+        """Predict validated feature columns in one call, unbatched; JSON-native results.
 
         scikit-learn's ValueError or TypeError (input the schema cannot rule out) becomes
         InvalidInput, so every caller answers it as the client's error, not a 500.
         """
+        size = len(next(iter(columns.values()))) if columns else 0
+        batch = Batch(columns, size, single=False, ids=None)
         try:
-            return self._predict(columns, probabilities)
+            return self.to_native(*self.predict_arrays(self.matrix(batch), probabilities))
         except (ValueError, TypeError) as exc:
-            log.warning("Model %s v%s rejected the input: %s", self.metadata["name"], self.metadata["version"], exc)
-            raise InvalidInput(f"The model rejected the input: {exc}") from None
-
-    def _predict(self, columns: dict[str, list[Any]],
-                 probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
-        matrix = self._matrix(columns)
-        # The schema has already ruled out NaN and infinities, so scikit-learn's own finiteness
-        # scan and parameter checks are skipped (thread-local setting; a third of the latency).
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            predictions = np.asarray(self.estimator.predict(matrix)).tolist()
-            probs = None
-            if probabilities and self.supports_probabilities:
-                table = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
-                probs = [dict(zip(self._labels, row)) for row in table.tolist()]
-        return predictions, probs
+            raise self.rejected(exc) from None
 
 
 def open_version(directory: Path, name: str, version: int, trusted_types: list[str]) -> Runtime:
@@ -227,4 +254,8 @@ def open_version(directory: Path, name: str, version: int, trusted_types: list[s
             raise LoadError(f"{directory / METADATA_FILE} lists no features")
         if metadata.get("task") not in ("classification", "regression"):
             raise LoadError(f"{directory / METADATA_FILE}: task must be 'classification' or 'regression'")
+        try:
+            parse_settings(metadata.get("batching", {}), BatchSettings())
+        except ValueError as exc:
+            raise LoadError(f"{directory / METADATA_FILE}: {exc}") from None
     return Runtime(estimator, metadata)

@@ -12,9 +12,10 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
-from . import cards, scoring
+from . import cards, requeststate, scoring
 from .api import token_matches
 from .errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady
+from .inference import get_service
 from .registry import ModelVersion, get_registry
 from .runtime import Runtime
 from .schema import InputSchema, example_value
@@ -41,16 +42,18 @@ def predict_form(name: str, version: str | None = None) -> tuple[str, int]:
     denied = _token_error()
     if denied:
         return _page(entry, runtime, values=values, form_error=denied, status=401)
+    service, state = get_service(), requeststate.current()
     try:
-        batch = runtime.schema.parse(runtime.schema.from_form(values), 1)
+        batch = service.validate(entry, runtime.schema.from_form(values), max_batch=1)
     except InvalidInput as exc:
         errors = {e["path"]: "is required: enter a value" if not values.get(e["path"], "x").strip()
                   else e["message"] for e in exc.errors or []}
         return _page(entry, runtime, values=values, errors=errors, status=400)
     try:
-        predictions, probs = runtime.predict(batch.columns, runtime.supports_probabilities)
+        predicted = service.predict_batch(entry, batch, runtime.supports_probabilities, state)
     except InvalidInput as exc:
         return _page(entry, runtime, values=values, form_error=exc.detail, status=400)
+    predictions, probs = predicted.predictions, predicted.probabilities
     result = {"prediction": predictions[0], "probabilities": _bars(probs[0]) if probs else None}
     return _page(entry, runtime, values=values, result=result)
 
@@ -79,7 +82,8 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
             "and upload that file."))
     probabilities = runtime.supports_probabilities and request.form.get("probabilities") == "on"
     try:
-        scored = scoring.score_csv(upload.stream, runtime, probabilities, current_app.config["CSV_CHUNK_ROWS"])
+        scored = get_service().score_csv(entry, upload.stream, probabilities, current_app.config["CSV_CHUNK_ROWS"],
+                                         requeststate.current())
     except InvalidInput as exc:
         return _page(entry, runtime, status=400, upload_error=exc.detail, upload_errors=exc.errors or [])
     stem = secure_filename(upload.filename).rsplit(".", 1)[0] or entry.name

@@ -122,10 +122,10 @@ def test_model_that_failed_to_load_is_503(repo):
 def test_unexpected_failure_is_500_without_internals(app, client, monkeypatch):
     from app.runtime import Runtime
 
-    def explode(self, columns, probabilities):
+    def explode(self, matrix, probabilities):
         raise RuntimeError("secret internal state")
 
-    monkeypatch.setattr(Runtime, "predict", explode)
+    monkeypatch.setattr(Runtime, "predict_arrays", explode)
     body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 500)
     assert "secret" not in str(body) and "Traceback" not in str(body)
 
@@ -145,10 +145,10 @@ def test_token_protects_the_api_when_configured(repo):
 def test_input_the_model_itself_rejects_is_400_on_the_api_the_form_and_csv(client, monkeypatch):
     from app.runtime import Runtime
 
-    def reject(self, columns, probabilities):
+    def reject(self, matrix, probabilities):
         raise ValueError("Found unknown categories ['x'] in column 0 during transform")
 
-    monkeypatch.setattr(Runtime, "_predict", reject)
+    monkeypatch.setattr(Runtime, "predict_arrays", reject)
     body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 400)
     assert body["detail"].startswith("The model rejected the input: Found unknown categories")
     page = client.post("/ui/models/iris", data={k: str(v) for k, v in SETOSA.items()})

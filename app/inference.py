@@ -1,0 +1,130 @@
+"""The inference service: validate, batch, predict and record, for every caller alike.
+
+The ``/v1`` API (JSON, form and CSV bodies), the prediction form and CSV upload pages, and
+any later protocol hand it decoded input and get back JSON-native results. It knows nothing
+of HTTP: what it needs of the request (the state the access log and metrics read) is passed
+in. Each loaded model version gets one :class:`~app.batching.Batcher`, which merges
+concurrent requests into shared predict calls.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Mapping
+
+from flask import Flask, current_app
+
+from . import scoring
+from .batching import Batcher, BatchSettings, parse_settings
+from .errors import InvalidInput
+from .registry import ModelVersion
+from .requeststate import RequestState
+from .runtime import Runtime
+from .schema import Batch
+from .telemetry import BATCH_ROWS, INSTANCES, QUEUE_WAIT
+
+
+@dataclass
+class Prediction:
+    """What one request's rows came out as, ready to be shaped into a response."""
+
+    model: str
+    version: str
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None
+    #: The request was one instance (answered as ``prediction``, not ``predictions``).
+    single: bool
+    ids: list[Any] | None
+
+
+class InferenceService:
+    """One predict flow shared by every transport: validation, batching, prediction, metrics."""
+
+    def __init__(self, max_batch_size: int, batching: BatchSettings,
+                 per_model: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.max_batch_size = max_batch_size
+        self.batching = batching
+        self.per_model = dict(per_model or {})
+        self._batchers: dict[tuple[str, int], Batcher] = {}
+        self._lock = threading.Lock()
+
+    def settings_for(self, entry: ModelVersion, runtime: Runtime) -> BatchSettings:
+        """Batching of one version: the defaults, then its model.json, then the per-model setting."""
+        settings = parse_settings(runtime.metadata.get("batching", {}), self.batching)
+        return parse_settings(self.per_model.get(entry.name, {}), settings)
+
+    def batcher(self, entry: ModelVersion) -> Batcher:
+        """The version's batcher, made on first use (and again if the version was reloaded)."""
+        runtime = entry.ready_runtime()
+        key = (entry.name, entry.version)
+        batcher = self._batchers.get(key)
+        if batcher is None or batcher.predictor is not runtime:
+            with self._lock:
+                batcher = self._batchers.get(key)
+                if batcher is None or batcher.predictor is not runtime:
+                    rows = BATCH_ROWS.labels(entry.name, str(entry.version))
+                    batcher = Batcher(runtime, self.settings_for(entry, runtime), on_call=rows.observe)
+                    self._batchers[key] = batcher
+        return batcher
+
+    def check_probabilities(self, entry: ModelVersion, probabilities: bool) -> None:
+        """InvalidInput when probabilities are asked of a model that has none."""
+        runtime = entry.ready_runtime()
+        if probabilities and not runtime.supports_probabilities:
+            raise InvalidInput(f"Model '{entry.name}' is a {runtime.metadata['task']} model without class "
+                               "probabilities; leave out ?probabilities=true.")
+
+    def validate(self, entry: ModelVersion, body: Any, numbers_only: bool = False,
+                 max_batch: int | None = None) -> Batch:
+        """Check a decoded body against the version's schema; InvalidInput lists every violation."""
+        limit = self.max_batch_size if max_batch is None else max_batch
+        return entry.ready_runtime().schema.parse(body, limit, numbers_only)
+
+    def predict(self, entry: ModelVersion, body: Any, probabilities: bool, state: RequestState,
+                numbers_only: bool = False) -> Prediction:
+        """Validate a decoded body, then predict it (batched with concurrent requests)."""
+        state.use(entry.name, entry.version)
+        self.check_probabilities(entry, probabilities)
+        return self.predict_batch(entry, self.validate(entry, body, numbers_only), probabilities, state)
+
+    def predict_batch(self, entry: ModelVersion, batch: Batch, probabilities: bool,
+                      state: RequestState) -> Prediction:
+        """Predict an already validated request, batched with concurrent requests for the version."""
+        state.use(entry.name, entry.version)
+        runtime = entry.ready_runtime()
+        batcher = self.batcher(entry)
+        try:
+            result = batcher.predict(runtime.matrix(batch), batch.size, probabilities)
+        except (ValueError, TypeError) as exc:
+            raise runtime.rejected(exc) from None
+        QUEUE_WAIT.labels(entry.name, str(entry.version)).observe(result.queue_seconds)
+        self._count(entry, batch.size, state)
+        predictions, probs = runtime.to_native(result.predictions, result.probabilities)
+        return Prediction(entry.name, str(entry.version), predictions, probs, batch.single, batch.ids)
+
+    def score_csv(self, entry: ModelVersion, stream: BinaryIO, probabilities: bool, chunk_rows: int,
+                  state: RequestState) -> scoring.ScoredFile:
+        """Score a CSV file chunk by chunk (chunks are batches of their own, never merged)."""
+        state.use(entry.name, entry.version)
+        self.check_probabilities(entry, probabilities)
+        scored = scoring.score_csv(stream, entry.ready_runtime(), probabilities, chunk_rows)
+        self._count(entry, scored.rows, state)
+        return scored
+
+    @staticmethod
+    def _count(entry: ModelVersion, rows: int, state: RequestState) -> None:
+        state.batch_size = rows
+        INSTANCES.labels(entry.name, str(entry.version)).inc(rows)
+
+
+def init_app(app: Flask) -> None:
+    """Create the application's inference service from its configuration."""
+    app.extensions["modelhost.inference"] = InferenceService(
+        app.config["MAX_BATCH_SIZE"],
+        BatchSettings(app.config["BATCHING"], app.config["BATCH_MAX_ROWS"], app.config["BATCH_MAX_WAIT_US"]),
+        app.config["BATCHING_MODELS"])
+
+
+def get_service(app: Flask | None = None) -> InferenceService:
+    """The inference service of the given application, by default the current one."""
+    return (app or current_app).extensions["modelhost.inference"]

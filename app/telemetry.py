@@ -1,0 +1,23 @@
+"""The Prometheus metrics modelhost records, in one place, free of any web framework.
+
+The HTTP layer counts requests and their latency; the inference service counts predicted
+instances and observes batching. ``app.metrics`` serves them all at /metrics.
+"""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter("modelhost_http_requests_total", "HTTP requests answered.",
+                   ["method", "endpoint", "status"])
+LATENCY = Histogram("modelhost_http_request_duration_seconds", "Time to answer a request.",
+                    ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+INSTANCES = Counter("modelhost_predicted_instances_total", "Instances predicted, by every caller "
+                    "(API, pages, CSV scoring).", ["model", "version"])
+LOADED = Gauge("modelhost_model_version_loaded", "1 when the model version loaded, 0 when it failed.",
+               ["model", "version"], multiprocess_mode="min")
+BATCH_ROWS = Histogram("modelhost_batch_rows", "Rows per predict call of the model (several requests' "
+                       "rows when batched).", ["model", "version"],
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384))
+QUEUE_WAIT = Histogram("modelhost_batch_queue_seconds", "Time a request waited for the predict call "
+                       "that ran its rows.", ["model", "version"],
+                       buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
