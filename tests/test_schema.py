@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+import orjson
+
+from app.decoding import decode_json
 from app.errors import InvalidInput
 from app.schema import InputSchema
 
@@ -61,3 +64,40 @@ def test_form_values_are_typed_per_feature():
     typed = SCHEMA.from_form({"n": " 2.5", "i": "3", "s": "a", "b": "on", "t": "12", "junk": "x"})
     assert typed == {"n": 2.5, "i": 3, "s": "a", "b": True, "t": "12", "junk": "x"}
     assert SCHEMA.from_form({"n": "nan", "i": "1.5", "b": "maybe"}) == {"n": "nan", "i": 1.5, "b": "maybe"}
+
+
+NUMERIC = InputSchema([{"name": "x", "type": "number"}, {"name": "k", "type": "integer"}])
+NUMERIC_ROWS = [
+    [[1.5, 2]], [[1.5, 2.0]], [[1.5, 2.5]], [[1, 2], [3, 4]], [[1.5]], [[1.5, 2, 3]], [[1.5, [2]]],
+    [[[1.5, 2]]], [[1.5, 2], [1.5]], [], [{}], [[None, 2]], [[True, 2]], [[1.5, False]], [["1.5", 2]],
+    [[1.5, 2], "x"], [1.5, 2], [[1e308, -1e308]], [[1.5, 123456789012345678901234567890]],
+]
+
+
+@pytest.mark.parametrize("instances", NUMERIC_ROWS)
+def test_numeric_rows_checked_by_numpy_agree_with_jsonschema(instances):
+    body = {"instances": instances}
+    rows = bool(instances) and isinstance(instances[0], list)
+    accepts = not list((NUMERIC._row_validator if rows else NUMERIC._name_validator).iter_errors(body))
+    try:
+        hints = {False, decode_json(orjson.dumps(body)).numbers_only}
+    except TypeError:  # an integer beyond 64 bits, which orjson does not write
+        hints = {False}
+    for numbers_only in hints:
+        try:
+            batch = NUMERIC.parse(body, 100, numbers_only)
+        except InvalidInput:
+            assert not accepts, numbers_only
+        else:
+            assert accepts, numbers_only
+            assert batch.array.tolist() == [[float(v) for v in row] for row in instances]
+
+
+@pytest.mark.parametrize("text, numbers_only", [
+    (b'{"instances": [[1.5, 2], [3e-5, -4]]}', True), (b'{"instances": [[1.5, true]]}', False),
+    (b'{"instances": [[1.5, null]]}', False), (b'{"instances": [["1", 2]]}', False),
+    (b'{"instances": [[1.5, 2]], "x": 1}', False), (b'[[1.5, 2]]', False), (b'{"rows": [[1, 2]]}', False),
+    (b'{"instances": [{"x": 1, "k": 2}]}', False),
+])
+def test_the_numbers_only_hint_is_given_only_for_bodies_of_plain_numbers(text, numbers_only):
+    assert decode_json(text).numbers_only is numbers_only
