@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FILE": None,
     "LOG_MAX_BYTES": 10 * 1024 * 1024,
     "LOG_BACKUP_COUNT": 5,
+    # Milliseconds log lines to standard error may wait to be written together (0: each at once).
+    # Warnings and errors are written at once.
+    "LOG_FLUSH_MS": 250,
     # Fully qualified class names skops may load besides its own trusted defaults.
     "SKOPS_TRUSTED_TYPES": [],
     # Optional bearer token; when set, /v1 endpoints require "Authorization: Bearer <token>".
@@ -79,6 +82,8 @@ def _coerce(app: Flask) -> None:
             raise ValueError(f"Configuration {key} must be a positive whole number, got {app.config[key]!r}")
     for key in _BOOL_KEYS:
         app.config[key] = _switch(key, app.config[key])
+    _bounded(app, "LOG_FLUSH_MS", 0, 60_000, "milliseconds")
+    _bounded(app, "BATCH_MAX_WAIT_US", 0, 1_000_000, "microseconds")
     _check_batching(app)
     app.config["LOG_LEVEL"] = str(app.config["LOG_LEVEL"]).upper()
     app.config["LOG_FORMAT"] = str(app.config["LOG_FORMAT"]).lower()
@@ -100,23 +105,28 @@ def _switch(key: str, value: Any) -> bool:
                      f"fix MODELHOST_{key} or instance/config.py")
 
 
+def _bounded(app: Flask, key: str, low: int, high: int, unit: str) -> None:
+    """A whole number from low to high (zero allowed), given as a number or as text."""
+    value = app.config[key]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = app.config[key] = int(value)
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"Configuration {key} must be a whole number of {unit} from {low} to {high}, "
+                         f"got {value!r}; fix MODELHOST_{key} or instance/config.py")
+
+
 def _check_batching(app: Flask) -> None:
     """Check the batching settings now, so a typo stops the server at start, not a request."""
     from .batching import BatchSettings, parse_settings
 
-    wait = app.config["BATCH_MAX_WAIT_US"]
-    if isinstance(wait, str) and wait.strip().isdigit():
-        wait = app.config["BATCH_MAX_WAIT_US"] = int(wait)
-    try:
-        base = parse_settings({"max_wait_us": wait}, BatchSettings(max_rows=app.config["BATCH_MAX_ROWS"]))
-        models = app.config["BATCHING_MODELS"]
-        if not isinstance(models, dict):
-            raise ValueError('must be a JSON object such as {"iris": {"max_rows": 64}}, got ' f"{models!r}")
-        for name, values in models.items():
-            try:
-                parse_settings(values, base)
-            except ValueError as exc:
-                raise ValueError(f"model {name!r}: {exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"Configuration of batching is wrong: {exc}; fix MODELHOST_BATCH_MAX_WAIT_US, "
-                         "MODELHOST_BATCHING_MODELS or instance/config.py") from None
+    models = app.config["BATCHING_MODELS"]
+    if not isinstance(models, dict):
+        raise ValueError('Configuration BATCHING_MODELS must be a JSON object such as {"iris": {"max_rows": 64}}, '
+                         f"got {models!r}; fix MODELHOST_BATCHING_MODELS or instance/config.py")
+    base = BatchSettings(max_rows=app.config["BATCH_MAX_ROWS"], max_wait_us=app.config["BATCH_MAX_WAIT_US"])
+    for name, values in models.items():
+        try:
+            parse_settings(values, base)
+        except ValueError as exc:
+            raise ValueError(f"Configuration BATCHING_MODELS, model {name!r}: {exc}; fix MODELHOST_BATCHING_MODELS "
+                             "or instance/config.py") from None

@@ -8,6 +8,7 @@ concurrent requests into shared predict calls.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Mapping
@@ -17,11 +18,13 @@ from flask import Flask, current_app
 from . import scoring
 from .batching import Batcher, BatchSettings, parse_settings
 from .errors import InvalidInput
-from .registry import ModelVersion
+from .registry import ModelVersion, get_registry
 from .requeststate import RequestState
 from .runtime import Runtime
 from .schema import Batch
 from .telemetry import BATCH_ROWS, INSTANCES, QUEUE_WAIT
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,12 +120,27 @@ class InferenceService:
         INSTANCES.labels(entry.name, str(entry.version)).inc(rows)
 
 
+    def warm_up(self, entry: ModelVersion) -> None:
+        """Predict the schema's example once, so the first request pays no lazy imports or caches."""
+        runtime = entry.ready_runtime()
+        try:
+            batch = self.validate(entry, runtime.schema.example())
+            runtime.predict_arrays(runtime.matrix(batch), runtime.supports_probabilities)
+        except Exception as exc:  # noqa: BLE001 - an example the model refuses only costs the warm-up
+            log.info("Model %s version %s: warm-up prediction skipped (%s)", entry.name, entry.version, exc)
+
+
 def init_app(app: Flask) -> None:
-    """Create the application's inference service from its configuration."""
-    app.extensions["modelhost.inference"] = InferenceService(
+    """Create the application's inference service and warm up every loaded model version."""
+    service = InferenceService(
         app.config["MAX_BATCH_SIZE"],
         BatchSettings(app.config["BATCHING"], app.config["BATCH_MAX_ROWS"], app.config["BATCH_MAX_WAIT_US"]),
         app.config["BATCHING_MODELS"])
+    app.extensions["modelhost.inference"] = service
+    for model in get_registry(app).models():
+        for entry in model.versions.values():
+            if entry.runtime is not None:
+                service.warm_up(entry)
 
 
 def get_service(app: Flask | None = None) -> InferenceService:

@@ -5,10 +5,12 @@ default, see README "Tuning"): it alone knows the model, version and batch size.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -44,15 +46,53 @@ def _formatter(kind: str) -> logging.Formatter:
 
 
 class _DescriptorHandler(logging.StreamHandler):
-    """A stream handler that owns its stream and closes it with itself."""
+    """A stream handler that owns its stream, closes it with itself, and may write in batches.
+
+    With ``flush_ms`` > 0, lines collect in the stream's buffer and a background thread writes
+    them out every ``flush_ms`` milliseconds (warnings and errors at once, and everything at
+    exit). Each write to a container's standard error wakes Docker's log pipeline; one write
+    per batch instead of one per request keeps that cost off the request path.
+    """
+
+    def __init__(self, stream: TextIO, flush_ms: int = 0) -> None:
+        super().__init__(stream)
+        self._batched = flush_ms > 0
+        self._stop = threading.Event()
+        if self._batched:
+            threading.Thread(target=self._flush_every, args=(flush_ms / 1000,), name="modelhost-log-flush",
+                             daemon=True).start()
+            atexit.register(self.flush)
+
+    def flush(self) -> None:
+        if not self.stream.closed:
+            super().flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self._batched:
+            super().emit(record)
+            return
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            if record.levelno >= logging.WARNING:
+                self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging must never fail a request
+            self.handleError(record)
+
+    def _flush_every(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            self.flush()
 
     def close(self) -> None:
+        self._stop.set()
+        atexit.unregister(self.flush)
         super().close()
         if self.stream not in (sys.stderr, sys.stdout):
             self.stream.close()
 
 
-def _stderr() -> TextIO:
+def _stderr(buffered: bool) -> TextIO:
     """The process's own standard error, bypassing any wrapper around ``sys.stderr``.
 
     mod_wsgi replaces ``sys.stderr`` with an object that files every line into Apache's error
@@ -61,7 +101,8 @@ def _stderr() -> TextIO:
     (the terminal with --log-to-terminal), so writing to it directly keeps lines as formatted.
     """
     try:
-        return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+        return os.fdopen(os.dup(2), "w", buffering=64 * 1024 if buffered else 1, encoding="utf-8",
+                         errors="backslashreplace")
     except OSError:  # no usable descriptor 2 (some embedded servers): the wrapper will do
         return sys.stderr
 
@@ -69,7 +110,8 @@ def _stderr() -> TextIO:
 def _handler(app: Flask) -> logging.Handler:
     path = app.config["LOG_FILE"]
     if not path:
-        return _DescriptorHandler(_stderr())
+        flush_ms = app.config["LOG_FLUSH_MS"]
+        return _DescriptorHandler(_stderr(buffered=flush_ms > 0), flush_ms)
     # Rotation that several processes (mod_wsgi daemons) can share safely, old files gzipped.
     from concurrent_log_handler import ConcurrentRotatingFileHandler
 

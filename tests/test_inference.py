@@ -110,7 +110,8 @@ def test_per_model_settings_from_the_environment_win_over_model_json(repo, estim
 @pytest.mark.parametrize("env, message", [
     ({"MODELHOST_BATCHING": "perhaps"}, "BATCHING must be on or off"),
     ({"MODELHOST_BATCH_MAX_ROWS": "0"}, "BATCH_MAX_ROWS must be a positive"),
-    ({"MODELHOST_BATCH_MAX_WAIT_US": "-5"}, "max_wait_us"),
+    ({"MODELHOST_BATCH_MAX_WAIT_US": "-5"}, "BATCH_MAX_WAIT_US must be a whole number"),
+    ({"MODELHOST_LOG_FLUSH_MS": "soon"}, "LOG_FLUSH_MS must be a whole number"),
     ({"MODELHOST_BATCHING_MODELS": '{"iris": {"max_rows": "lots"}}'}, "model 'iris'.*max_rows"),
     ({"MODELHOST_BATCHING_MODELS": "iris=64"}, "BATCHING_MODELS"),
 ])

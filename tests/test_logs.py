@@ -84,3 +84,25 @@ def test_log_lines_go_to_descriptor_2_not_a_wrapped_sys_stderr(repo, capfd, monk
     access = [json.loads(line) for line in written if '"app.access"' in line]
     assert access and access[-1]["request_id"] == "fd-2"
     assert wrapper.getvalue() == ""
+
+
+def test_lines_are_held_for_one_batched_write_and_a_warning_writes_them_at_once(repo, capfd):
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "LOG_FLUSH_MS": 60_000})
+    capfd.readouterr()
+    app.test_client().get("/health/live", headers={"X-Request-ID": "batched-1"})
+    assert "batched-1" not in capfd.readouterr().err, "the access line waits for the batch"
+    logging.getLogger("app.test").warning("written at once")
+    written = capfd.readouterr().err
+    assert "written at once" in written and "batched-1" in written
+
+
+def test_the_flusher_thread_writes_held_lines_within_the_interval(repo, capfd):
+    import time
+
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "LOG_FLUSH_MS": 50})
+    app.test_client().get("/health/live", headers={"X-Request-ID": "batched-2"})
+    seen, deadline = "", time.monotonic() + 5
+    while "batched-2" not in seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen += capfd.readouterr().err
+    assert "batched-2" in seen
