@@ -31,8 +31,9 @@ class BatchSettings:
     enabled: bool = True
     #: Most rows merged into one call; a single larger request still runs, alone.
     max_rows: int = 256
-    #: Microseconds a call that starts under load waits for more requests (0: none).
-    max_wait_us: int = 0
+    #: Microseconds a call that starts under load (behind another call) may wait for more
+    #: requests to join it (0: none). A request that finds the model idle never waits.
+    max_wait_us: int = 1000
 
 
 _KEYS = ("enabled", "max_rows", "max_wait_us")

@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     # ({"<model>": {"enabled": ..., "max_rows": ..., "max_wait_us": ...}}) per model.
     "BATCHING": True,
     "BATCH_MAX_ROWS": 256,
-    "BATCH_MAX_WAIT_US": 0,
+    "BATCH_MAX_WAIT_US": 1000,
     "BATCHING_MODELS": {},
 }
 

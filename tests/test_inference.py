@@ -92,7 +92,7 @@ def test_a_model_json_batching_object_tunes_that_version(repo, estimators):
     app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "BATCH_MAX_ROWS": 100})
     service, registry = get_service(app), get_registry(app)
     assert service.batcher(registry.get("tuned")).settings == BatchSettings(True, 32, 200)
-    assert service.batcher(registry.get("iris")).settings == BatchSettings(True, 100, 0)
+    assert service.batcher(registry.get("iris")).settings == BatchSettings(True, 100, 1000)
 
 
 def test_per_model_settings_from_the_environment_win_over_model_json(repo, estimators, monkeypatch):
@@ -103,7 +103,7 @@ def test_per_model_settings_from_the_environment_win_over_model_json(repo, estim
     monkeypatch.setenv("MODELHOST_INSTANCE_PATH", str(repo.parent))
     app = create_app()
     service, registry = get_service(app), get_registry(app)
-    assert service.batcher(registry.get("tuned")).settings == BatchSettings(False, 32, 0)
+    assert service.batcher(registry.get("tuned")).settings == BatchSettings(False, 32, 1000)
     assert service.batcher(registry.get("iris")).settings == BatchSettings(True, 256, 50)
 
 
