@@ -57,11 +57,16 @@ $(RUN_VENV)/bin/mod_wsgi-express: requirements.txt requirements-apache.txt
 	$(RUN_VENV)/bin/pip install --quiet --no-cache-dir --force-reinstall -r requirements-apache.txt
 	touch $@
 
+# mod_modelhost: Apache module that skips the per-request directory walk (docker/apache/).
+APACHE_MODULE ?= build/mod_modelhost.so
+$(APACHE_MODULE): docker/apache/mod_modelhost.c docker/apache/build-module.sh
+	docker/apache/build-module.sh $@
+
 .PHONY: run
-run: $(RUN_VENV)/bin/mod_wsgi-express ## Serve through Apache/mod_wsgi on this host at http://127.0.0.1:8000 (no Docker)
+run: $(RUN_VENV)/bin/mod_wsgi-express $(APACHE_MODULE) ## Serve through Apache/mod_wsgi on this host at http://127.0.0.1:8000 (no Docker)
 	@[ -n "$$(ls -A "$(MODELHOST_MODEL_REPOSITORY)" 2>/dev/null)" ] || $(RUN_VENV)/bin/flask --app app train-demo
 	MODELHOST_HOST=$${MODELHOST_HOST:-127.0.0.1} MODELHOST_PORT=$${MODELHOST_PORT:-$(HOST_PORT)} \
-	  MODELHOST_VENV=$(abspath $(RUN_VENV)) exec docker/modelhost-start
+	  MODELHOST_VENV=$(abspath $(RUN_VENV)) MODELHOST_APACHE_MODULE=$(abspath $(APACHE_MODULE)) exec docker/modelhost-start
 
 .PHONY: base-image
 base-image: ## Build the base image debian:bookworm-slim locally with debootstrap (no registry needed)
@@ -95,5 +100,5 @@ integration: venv ## Build the image, run it, and test it over HTTP (or test BAS
 	integration/run.sh
 
 .PHONY: bench
-bench: ## Load-test predict with wrk (64, 200 and 256 connections) against the container or BASE_URL
-	bench/run.sh
+bench: venv ## Benchmark modelhost (container, host) against a naive Flask/gunicorn baseline with wrk
+	IMAGE=$(IMAGE) $(BIN)/python bench/bench.py
