@@ -1,8 +1,27 @@
--- wrk script: POST one iris instance to the predict endpoint; counts non-2xx answers.
+-- wrk script of bench/bench.py: POST the JSON body read from the file $BENCH_BODY to the path
+-- $BENCH_PATH on every request, count answers that are not 2xx, and when done print ONE line
+--   BENCH_RESULT {"requests": ..., "duration_us": ..., "p50_us": ..., ...}
+-- (latencies in microseconds) for bench.py to parse.
+
+local function getenv(name)
+    local value = os.getenv(name)
+    if value == nil or value == "" then
+        error(name .. " is not set (bench/predict.lua is run by bench/bench.py)")
+    end
+    return value
+end
+
+local function read_file(path)
+    local file = assert(io.open(path, "rb"))
+    local content = file:read("*a")
+    file:close()
+    return content
+end
+
 wrk.method = "POST"
-wrk.path = "/v1/models/iris/predict"
+wrk.path = getenv("BENCH_PATH")
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
+wrk.body = read_file(getenv("BENCH_BODY"))
 
 local threads = {}
 
@@ -11,20 +30,24 @@ function setup(thread)
 end
 
 function init(args)
-    failed = 0
+    non2xx = 0
 end
 
 function response(status, headers, body)
-    if status ~= 200 then
-        failed = failed + 1
+    if status < 200 or status > 299 then
+        non2xx = non2xx + 1
     end
 end
 
 function done(summary, latency, requests)
-    local failures = 0
+    local total_non2xx = 0
     for _, thread in ipairs(threads) do
-        failures = failures + thread:get("failed")
+        total_non2xx = total_non2xx + thread:get("non2xx")
     end
-    io.write(string.format("non-200 responses: %d; socket errors: connect %d, read %d, write %d, timeout %d\n",
-        failures, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
+    local errors = summary.errors
+    io.write(string.format(
+        'BENCH_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
+            .. '"non2xx": %d, "connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d}\n',
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+        latency:percentile(99), total_non2xx, errors.connect, errors.read, errors.write, errors.timeout))
 end
