@@ -23,3 +23,14 @@ LOG_FORMAT = "text"
 
 # Classes skops may load from .skops files beyond its trusted defaults.
 # SKOPS_TRUSTED_TYPES = ["mypackage.transformers.MyScaler"]
+
+# One access line per request; log lines to stderr written together every LOG_FLUSH_MS.
+# ACCESS_LOG = True
+# LOG_FLUSH_MS = 250
+
+# Batching of concurrent requests per model version (README "Batching"). model.json's
+# "batching" object overrides these per version, BATCHING_MODELS per model.
+# BATCHING = True
+# BATCH_MAX_ROWS = 256
+# BATCH_MAX_WAIT_US = 1000
+# BATCHING_MODELS = {"forest": {"max_rows": 64}, "tiny": {"enabled": False}}
