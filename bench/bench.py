@@ -6,6 +6,7 @@ at the end, also on Ctrl-C:
   baseline   bench/naive_app.py (Flask, no validation, no logging) under gunicorn,
              2 workers x 4 threads (gthread), SO_REUSEPORT, no access log
   container  modelhost:latest (env IMAGE) with its default settings, the models mounted read-only
+  daemon     the same image with MODELHOST_WSGI_MODE=daemon (mod_wsgi daemon processes)
   host       `make run`: the same Apache/mod_wsgi configuration on this host (only where apxs is)
 
 Every server serves the same two models, written by bench/make_models.py into
@@ -66,7 +67,7 @@ LUA_SCRIPT = BENCH_DIR / "predict.lua"
 REQUIREMENTS = BENCH_DIR / "requirements.txt"
 VENV_BIN = Path(sys.executable).parent
 
-SERVER_NAMES = ("baseline", "container", "host")
+SERVER_NAMES = ("baseline", "container", "daemon", "host")
 MODEL_NAMES = tuple(make_models.ESTIMATORS)
 LOOPBACK = "127.0.0.1"
 WRK_TIMEOUT = "10s"
@@ -78,7 +79,8 @@ TUNING_VARIABLES = tuple(f"MODELHOST_{name}" for name in (
     "PROCESSES", "THREADS", "MAX_CLIENTS", "LISTEN_BACKLOG", "KEEP_ALIVE_TIMEOUT", "QUEUE_TIMEOUT",
     "REQUEST_TIMEOUT", "SOCKET_TIMEOUT", "STARTUP_TIMEOUT", "GRACEFUL_TIMEOUT", "SHUTDOWN_TIMEOUT",
     "MAXIMUM_REQUESTS", "MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "LOG_LEVEL", "LOG_FORMAT",
-    "APACHE_LOG_LEVEL", "ACCESS_LOG", "SERVER_MPM",
+    "APACHE_LOG_LEVEL", "ACCESS_LOG", "APACHE_ACCESS_LOG", "LOG_FLUSH_MS", "SERVER_MPM", "WSGI_MODE",
+    "BATCHING", "BATCH_MAX_ROWS", "BATCH_MAX_WAIT_US", "BATCHING_MODELS",
 ))
 # Apache's words for running out of workers, daemon queue time-outs and unreachable daemons.
 SATURATION_PATTERN = re.compile(r"reached MaxRequestWorkers|Queue timeout|Unable to connect")
@@ -481,6 +483,16 @@ class Container(Server):
             run(["docker", "rm", "--force", self.container])
 
 
+class DaemonContainer(Container):
+    """The same image in mod_wsgi daemon mode (MODELHOST_WSGI_MODE=daemon): the other trade-off."""
+
+    name = "daemon"
+
+    def __init__(self, models_dir: Path, image: str, tuning: dict[str, str]) -> None:
+        super().__init__(models_dir, image, {**tuning, "MODELHOST_WSGI_MODE": "daemon"})
+        self.container += "-daemon"
+
+
 # --- Verification -----------------------------------------------------------------------------
 
 def expected_predictions(models_dir: Path, bodies: list[Body]) -> dict[tuple[str, str], list[Any]]:
@@ -626,6 +638,7 @@ def make_servers(settings: Settings, stack: contextlib.ExitStack) -> list[Server
     factories: dict[str, Callable[[], Server]] = {
         "baseline": lambda: Baseline(MODELS_DIR),
         "container": lambda: Container(MODELS_DIR, settings.image, settings.tuning),
+        "daemon": lambda: DaemonContainer(MODELS_DIR, settings.image, settings.tuning),
         "host": lambda: Host(MODELS_DIR, settings.tuning),
     }
     servers = []
@@ -654,7 +667,7 @@ def bench(settings: Settings, stack: contextlib.ExitStack) -> None:
     ensure_wrk()
     if "baseline" in settings.servers:
         ensure_gunicorn()
-    if "container" in settings.servers:
+    if {"container", "daemon"} & set(settings.servers):
         ensure_image(settings.image)
     make_models.write_models(MODELS_DIR)
     one_row, batch, verification = make_bodies()
@@ -697,7 +710,7 @@ def report(settings: Settings, servers: list[Server], results: list[tuple[Worklo
     notes = []
     for server in servers:
         if isinstance(server, Container):
-            notes.append(f"Container memory after the runs (docker stats): {server.memory()}")
+            notes.append(f"Memory of {server.name} after the runs (docker stats): {server.memory()}")
         if server.is_modelhost:
             lines = server.saturation()
             notes.append(f"Apache log of {server.name}: " + (

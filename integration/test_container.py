@@ -163,6 +163,31 @@ def test_docker_stop_is_clean_and_under_10_seconds(start_container) -> None:
     assert "caught SIGTERM, shutting down" in container.logs()
 
 
+PROCESS_COMMANDS = (
+    "import json, os\n"
+    "names = []\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    try:\n"
+    "        names.append(open(f'/proc/{pid}/cmdline').read().split('\\0')[0])\n"
+    "    except OSError:\n"
+    "        continue\n"
+    "print(json.dumps(names))\n"
+)
+
+
+@pytest.mark.parametrize("mode, daemons", [("embedded", 0), ("daemon", 2)])
+def test_both_wsgi_modes_serve_predictions(start_container, mode: str, daemons: int) -> None:
+    """Embedded (default): Apache's processes run the app; daemon: two mod_wsgi daemon processes do."""
+    container = start_container(env={} if mode == "embedded" else {"MODELHOST_WSGI_MODE": mode})
+    container.wait("/health/ready")
+    response = requests.post(container.url + "/v1/models/iris/predict", json={"instances": [IRIS] * 3}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == ["setosa"] * 3
+    names = json.loads(container.exec_python(PROCESS_COMMANDS))
+    assert sum(name.startswith("(wsgi:") for name in names) == daemons, names
+    assert f"({mode} mode)" in container.logs()
+
+
 def test_read_only_root_filesystem_still_serves(start_container) -> None:
     container = start_container("--read-only", "--tmpfs", "/tmp")
     container.wait("/health/ready")
