@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from http import HTTPMethod
 
 from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -17,12 +18,19 @@ from .registry import get_registry
 from .telemetry import LATENCY, LOADED, REQUESTS
 
 bp = Blueprint("metrics", __name__)
+#: The methods HTTP defines (RFC 9110, PATCH from RFC 5789); the label of any other is "other".
+STANDARD_METHODS = frozenset(method.value for method in HTTPMethod)
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request: a client inventing methods must not create series."""
+    return method if method in STANDARD_METHODS else "other"
 
 
 def _record(response: Response) -> Response:
     # Label by route rule, not raw path, so unknown paths cannot grow the label set without bound.
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+    REQUESTS.labels(method_label(request.method), endpoint, str(response.status_code)).inc()
     LATENCY.labels(endpoint).observe(time.perf_counter() - requeststate.current().started)
     return response
 

@@ -34,3 +34,17 @@ def test_predictions_and_statuses_are_counted(client):
 def test_model_status_gauge(client):
     found = samples(client)
     assert found[("modelhost_model_version_loaded", (("model", "linear"), ("version", "1")))] == 1
+
+
+def test_invented_methods_share_one_label_so_clients_cannot_create_series(client):
+    before = samples(client)
+    for number in range(20):
+        client.open("/health/live", method=f"X{number:04d}")
+    client.open("/health/live", method="PATCH")
+    after = samples(client)
+    methods = {dict(labels)["method"] for name, labels in after if name == "modelhost_http_requests_total"}
+    assert not [m for m in methods if m.startswith("X0")], methods
+    other = ("modelhost_http_requests_total", (("endpoint", "unmatched"), ("method", "other"), ("status", "405")))
+    assert after[other] - before.get(other, 0) == 20
+    patch = ("modelhost_http_requests_total", (("endpoint", "unmatched"), ("method", "PATCH"), ("status", "405")))
+    assert after[patch] - before.get(patch, 0) == 1
