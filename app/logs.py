@@ -25,6 +25,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 #: Fields the access line carries besides the message, in JSON logs as keys.
 ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "model", "version", "batch_size")
+#: What could end a text log line or rewrite it on a terminal: C0 and C1 controls, DEL, and the
+#: Unicode line and paragraph separators (some log viewers break lines there too).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 class RequestIdFilter(logging.Filter):
@@ -36,13 +40,54 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def _indented(text: str) -> str:
+    # A traceback keeps its line breaks, but every line of it is indented and escaped: however
+    # an exception message (say, one quoting a client's input) breaks, none of its lines can
+    # pass for the start of a record.
+    return "\n".join("  " + escape_controls(line) for line in text.split("\n"))
+
+
+class TextFormatter(logging.Formatter):
+    """The text format, in which a line that starts at the margin always starts a record.
+
+    Paths, headers and other values a client chooses reach the log inside messages; their
+    control characters are escaped, so a request for ``/x%0a<forged line>`` stays one line.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        text = escape_controls(self.formatMessage(record))
+        # Formatted here rather than through record.exc_text, which another handler may
+        # already have filled with an unindented traceback.
+        if record.exc_info:
+            text += "\n" + _indented(self.formatException(record.exc_info))
+        elif record.exc_text:
+            text += "\n" + _indented(record.exc_text)
+        if record.stack_info:
+            text += "\n" + _indented(self.formatStack(record.stack_info))
+        return text
+
+
 def _formatter(kind: str) -> logging.Formatter:
     if kind == "json":
+        # JSON escapes every control character in its strings: a record is one line already.
         from pythonjsonlogger.json import JsonFormatter
 
         return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                              rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
-    return logging.Formatter(_TEXT_FORMAT)
+    return TextFormatter(_TEXT_FORMAT)
 
 
 class _DescriptorHandler(logging.StreamHandler):
@@ -172,6 +217,34 @@ def ensure_warning_filters() -> None:
     """
     if not warnings.filters:
         warnings.simplefilter("default")
+    if not isinstance(warnings.showwarning, _ShownOnce):
+        warnings.showwarning = _ShownOnce(warnings.showwarning)
+
+
+class _ShownOnce:
+    """``warnings.showwarning`` that writes each distinct warning once per process.
+
+    Python's own once-per-location memory is cleared whenever the warning filters change, and
+    scikit-learn resets them around every joblib call (``sklearn.utils.parallel``), racing with
+    other request threads: under concurrent load its "delayed should be used with Parallel"
+    warning was written once per random forest predict, millions of lines in minutes.
+    """
+
+    #: Distinct warnings remembered; past this, further new ones are dropped, not written.
+    LIMIT = 1000
+
+    def __init__(self, show) -> None:  # noqa: ANN001 - the previous showwarning, whatever its signature
+        self._show = show
+        self._seen: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        key = (str(message), category, filename, lineno)
+        with self._lock:
+            if key in self._seen or len(self._seen) >= self.LIMIT:
+                return
+            self._seen.add(key)
+        self._show(message, category, filename, lineno, file, line)
 
 
 def init_app(app: Flask) -> None:

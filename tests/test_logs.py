@@ -5,6 +5,7 @@ import json
 import logging
 
 import pytest
+from flask import request
 
 from app import create_app
 from tests.test_predict import SETOSA
@@ -106,3 +107,87 @@ def test_the_flusher_thread_writes_held_lines_within_the_interval(repo, capfd):
         time.sleep(0.05)
         seen += capfd.readouterr().err
     assert "batched-2" in seen
+
+
+#: A path that, decoded, would end its access line and write a forged ERROR record, then use
+#: CR, an ANSI escape, NEL, DEL and U+2028 (all of which a terminal or a log viewer may act on).
+FORGING_PATH = "/nope%0a2026-01-01 00:00:00,000 ERROR [forged] app: FORGED%0d%1b[2K%c2%85%7f%e2%80%a8end"
+FORGED_TEXT = "\n2026-01-01 00:00:00,000 ERROR [forged] app: FORGED"
+
+
+def _app_that_fails_with(repo, log_format: str):
+    """An app whose /fail?text=... raises an exception quoting the client's text."""
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "LOG_FORMAT": log_format,
+                      "LOG_FLUSH_MS": 0})
+
+    def fail():
+        raise RuntimeError(f"cannot use {request.args['text']}")
+
+    app.add_url_rule("/fail", view_func=fail)
+    return app.test_client()
+
+
+def test_control_characters_in_a_path_are_escaped_in_the_text_access_line(repo, capfd):
+    client = _app_that_fails_with(repo, "text")
+    capfd.readouterr()
+    assert client.get(FORGING_PATH, headers={"X-Request-ID": "inject-1"}).status_code == 404
+    logging.getLogger("app.test").warning("model %s not found", "a\nb\x00c")
+    # splitlines() breaks at every character a viewer might break at, not only at LF.
+    lines = capfd.readouterr().err.splitlines()
+    assert not [line for line in lines if line.startswith("2026-01-01")], lines
+    [access] = [line for line in lines if "FORGED" in line]
+    assert "[inject-1] app.access: GET /nope\\n2026-01-01 00:00:00,000 ERROR" in access
+    assert access.split(" 404 ")[0].endswith("FORGED\\r\\x1b[2K\\x85\\x7f\\u2028end")
+    [warning] = [line for line in lines if "app.test" in line]
+    assert warning.endswith("model a\\nb\\x00c not found")
+
+
+def test_a_traceback_keeps_its_lines_but_an_exception_message_cannot_start_a_record(repo, capfd):
+    client = _app_that_fails_with(repo, "text")
+    capfd.readouterr()
+    assert client.get("/fail?text=x%0a2026-01-01 00:00:00,000 ERROR [forged] app: FORGED").status_code == 500
+    lines = capfd.readouterr().err.splitlines()
+    first = next(i for i, line in enumerate(lines) if "Unhandled error while serving GET /fail" in line)
+    traceback = lines[first + 1:next(i for i, line in enumerate(lines) if "app.access" in line)]
+    assert traceback[0] == "  Traceback (most recent call last):"
+    assert all(line.startswith("  ") for line in traceback), traceback
+    assert "  RuntimeError: cannot use x" in traceback
+    assert "  2026-01-01 00:00:00,000 ERROR [forged] app: FORGED" in traceback
+    assert not [line for line in lines if line.startswith("2026-01-01")]
+
+
+def test_json_log_records_stay_one_line_each_with_the_values_intact(repo, capfd):
+    client = _app_that_fails_with(repo, "json")
+    capfd.readouterr()
+    client.get(FORGING_PATH)
+    client.get("/fail?text=x%0a2026-01-01 00:00:00,000 ERROR [forged] app: FORGED")
+    records = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line]
+    paths = [r["path"] for r in records if r["logger"] == "app.access"]
+    assert paths[0] == "/nope" + FORGED_TEXT + "\r\x1b[2K\x85\x7f\u2028end"
+    [failure] = [r for r in records if r["level"] == "ERROR"]
+    assert "RuntimeError: cannot use x" + FORGED_TEXT in failure["exc_info"]
+
+
+def test_a_warning_is_written_once_even_when_the_filters_keep_being_reset(app):
+    import io
+    import warnings
+
+    from app.logs import ensure_warning_filters
+
+    ensure_warning_filters()
+    stream = io.StringIO()
+    previous = warnings.showwarning._show
+    warnings.showwarning._show = lambda message, category, filename, lineno, file=None, line=None: \
+        stream.write(f"{category.__name__}: {message}\n")
+    try:
+        for _ in range(50):
+            warnings.resetwarnings()  # what scikit-learn's joblib wrapper does around every call
+            warnings.simplefilter("always")
+            warnings.warn("delayed should be used with Parallel", UserWarning)
+        warnings.warn("another warning", UserWarning)
+    finally:
+        warnings.showwarning._show = previous
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+    assert stream.getvalue().splitlines() == ["UserWarning: delayed should be used with Parallel",
+                                              "UserWarning: another warning"]
