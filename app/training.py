@@ -38,6 +38,11 @@ from .runtime import METADATA_FILE, sha256_of
 
 ARTIFACT = "model.joblib"
 MIN_ROWS = 10
+#: Prefix of the hidden directory a version is built in before it is renamed into place.
+STAGING_PREFIX = ".training-"
+#: A staging directory nothing was written to for this long was left by a training that died
+#: (kill -9, power loss): no write of a version pauses that long, so training removes it.
+STALE_STAGING_SECONDS = 3600
 #: Request keys that cannot double as feature names: "id" is echoed, "instances" marks a batch.
 RESERVED_NAMES = ("id", "instances")
 Progress = Callable[[str], None]
@@ -205,6 +210,7 @@ def train(repository: str | Path, name: str, frame: pd.DataFrame, options: Train
     if not NAME_PATTERN.fullmatch(name):
         raise TrainingError(f"Model name '{name}' is not valid: use 1-64 lower-case letters, digits, "
                             "'-' or '_', starting with a letter or digit (e.g. 'churn-v2')")
+    remove_stale_staging(Path(repository), progress)
     X, y = _select(frame, options, progress)
     task, estimator = choose_task(y, options.estimator, options.task)
     features = describe_features(X, options.descriptions)
@@ -271,16 +277,55 @@ def next_version(model_dir: Path) -> int:
     return max(taken, default=0) + 1
 
 
+def remove_stale_staging(repository: Path, progress: Progress) -> None:
+    """Remove the staging directories trainings that died left in the repository, saying so."""
+    if not repository.is_dir():
+        return
+    now = time.time()
+    for staging in sorted(repository.glob(f"*/{STAGING_PREFIX}*")):
+        try:
+            idle = now - _last_write(staging)
+        except OSError:
+            continue  # gone meanwhile: its training finished or another one removed it
+        if idle < STALE_STAGING_SECONDS:
+            continue  # a training may still be writing there
+        try:
+            shutil.rmtree(staging)
+        except OSError as exc:
+            progress(f"Warning: could not remove {staging}, left by a stopped training: {_one_line(exc)}")
+            continue
+        progress(f"Removed {staging}, left by a training that stopped {idle / 3600:.1f} hours ago")
+
+
+def _last_write(directory: Path) -> float:
+    """The newest modification time of a directory and everything in it."""
+    return max([directory.lstat().st_mtime] + [p.lstat().st_mtime for p in directory.rglob("*")])
+
+
+def _fsync(path: Path) -> None:
+    """Have the disk hold a file's data, or a directory's list of entries, before going on."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def write_version(model_dir: Path, build: Callable[[Path], None],
                   metadata: dict[str, Any]) -> tuple[int, Path]:
     """Build a version in a hidden staging directory, then rename it to the next free number.
 
     The registry ignores names starting with "." and a rename is atomic, so readers never see
     a half-written version; when two trainings race for a number, the loser takes the next one.
+    Every file and the directory are synced to disk before the rename, and the model directory
+    after it, so a power loss leaves the old state or the whole version, never an empty one.
     """
     try:
+        created = [d for d in (model_dir, *model_dir.parents) if not d.exists()]
         model_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".training-", dir=model_dir))
+        for directory in created:  # a new model's directory must survive a power loss too
+            _fsync(directory.parent)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
     except OSError as exc:
         raise TrainingError(f"Cannot write to {model_dir}: {_one_line(exc)}; check MODEL_REPOSITORY") from None
     try:
@@ -289,17 +334,22 @@ def write_version(model_dir: Path, build: Callable[[Path], None],
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
         build(staging)
+        for path in sorted(staging.rglob("*")):
+            _fsync(path)
         for _ in range(100):
             version = next_version(model_dir)
             metadata["version"] = version
             text = json.dumps(metadata, indent=2, allow_nan=False, ensure_ascii=False)
             (staging / METADATA_FILE).write_text(text + "\n", encoding="utf-8")
+            _fsync(staging / METADATA_FILE)
+            _fsync(staging)
             try:
                 os.rename(staging, model_dir / str(version))
             except OSError:
                 if (model_dir / str(version)).exists():
                     continue  # another training took this number first
                 raise
+            _fsync(model_dir)
             return version, model_dir / str(version)
         raise TrainingError(f"No free version number in {model_dir}; remove stale directories there")
     except OSError as exc:

@@ -192,3 +192,86 @@ def test_training_is_deterministic_for_a_seed(tmp_path):
     second = training.train(tmp_path, "shop", shop_frame(), options, {}, quiet).metadata
     assert first["metrics"] == second["metrics"]
     assert first["feature_importance"] == second["feature_importance"]
+
+
+@pytest.fixture
+def disk_events(monkeypatch) -> list[tuple[str, str]]:
+    """("fsync", path) and ("rename", source) in the order training does them."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(descriptor: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    def rename(source, target) -> None:
+        events.append(("rename", str(source)))
+        real_rename(source, target)
+
+    monkeypatch.setattr(training.os, "fsync", fsync)
+    monkeypatch.setattr(training.os, "rename", rename)
+    return events
+
+
+def test_every_file_and_the_version_are_on_disk_before_the_rename_and_the_model_directory_after(tmp_path,
+                                                                                               disk_events):
+    result = training.train(tmp_path / "models", "shop", shop_frame(), training.TrainingOptions("bought"), {},
+                            quiet)
+    [rename] = [i for i, (kind, _) in enumerate(disk_events) if kind == "rename"]
+    staging = disk_events[rename][1]
+    synced_before = {path for kind, path in disk_events[:rename] if kind == "fsync"}
+    written = sorted(p.name for p in result.path.iterdir())
+    assert {"model.joblib", "model.json", "confusion_matrix.png", "feature_importance.png"} <= set(written)
+    assert {f"{staging}/{name}" for name in written} | {staging} <= synced_before
+    assert disk_events[rename - 1] == ("fsync", staging), "the directory is synced after its last file"
+    assert disk_events[rename + 1:] == [("fsync", str(tmp_path / "models" / "shop"))]
+    assert str(tmp_path / "models") in synced_before, "a new model's directory is synced into the repository"
+
+
+def _stale(path: Path, age_seconds: float) -> Path:
+    """Make ``path`` and everything in it look last written ``age_seconds`` ago."""
+    import os
+    import time
+
+    stamp = time.time() - age_seconds
+    for item in [*path.rglob("*"), path]:
+        os.utime(item, (stamp, stamp))
+    return path
+
+
+def test_training_removes_staging_folders_a_stopped_training_left_and_says_so(tmp_path):
+    repository = tmp_path / "models"
+    dead = repository / "shop" / ".training-dead"
+    (dead / "plots").mkdir(parents=True)
+    (dead / "model.joblib").write_bytes(b"half an artifact")
+    _stale(dead, 2 * 3600)
+    other_model = repository / "house" / ".training-old"  # a model this training does not touch
+    other_model.mkdir(parents=True)
+    _stale(other_model, 5 * 3600)
+    fresh = repository / "shop" / ".training-fresh"
+    fresh.mkdir()
+    _stale(fresh, 60)
+    writing = repository / "shop" / ".training-writing"  # old folder, but a file still being written
+    writing.mkdir()
+    (writing / "model.joblib").write_bytes(b"growing")
+    _stale(writing, 3 * 3600)
+    (writing / "model.joblib").touch()
+    notes: list[str] = []
+    training.train(repository, "shop", shop_frame(), training.TrainingOptions("bought"), {}, notes.append)
+    assert not dead.exists() and not other_model.exists()
+    assert fresh.is_dir() and writing.is_dir()
+    assert sorted(p.name for p in (repository / "shop").iterdir()) == [".training-fresh", ".training-writing", "1"]
+    removed = [note for note in notes if note.startswith("Removed ")]
+    assert len(removed) == 2 and any(f"{dead}, left by a training that stopped 2.0 hours ago" in n for n in removed)
+
+
+def test_the_cli_reports_removed_staging_folders_as_progress(cli, model_repo, shop_csv):
+    dead = model_repo / "shop" / ".training-dead"
+    dead.mkdir(parents=True)
+    _stale(dead, 2 * 3600)
+    result = cli("train", "shop", "--data", str(shop_csv), "--target", "bought")
+    assert result.exit_code == 0, result.output
+    assert f"Removed {dead}, left by a training that stopped" in result.stderr
+    assert not dead.exists()
