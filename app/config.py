@@ -34,6 +34,12 @@ DEFAULTS: dict[str, Any] = {
     "API_TOKEN": None,
     # Rows per chunk when scoring an uploaded CSV file.
     "CSV_CHUNK_ROWS": 5_000,
+    # Most columns an uploaded CSV file may have; its header line may hold 128 bytes per column.
+    "CSV_MAX_COLUMNS": 2_048,
+    # Put a single quote before answer cells of CSV scoring that spreadsheets would run as formulas
+    # (=, +, -, @, tab, carriage return; numbers are kept). The API's default for ?escape_formulas;
+    # the upload page has its own checkbox, ticked by default.
+    "CSV_ESCAPE_FORMULAS": False,
     # The one access line per request (method, path, status, duration, model fields, request id).
     "ACCESS_LOG": True,
     # Adaptive batching of concurrent requests (app/batching.py): the defaults of every model
@@ -47,9 +53,12 @@ DEFAULTS: dict[str, Any] = {
 
 #: Keys whose environment value must be a positive integer.
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "LOG_MAX_BYTES", "LOG_BACKUP_COUNT", "CSV_CHUNK_ROWS",
-             "BATCH_MAX_ROWS"}
+             "BATCH_MAX_ROWS", "CSV_MAX_COLUMNS"}
 #: Keys that are switches: true/false, on/off, yes/no or 1/0.
-_BOOL_KEYS = {"ACCESS_LOG", "BATCHING"}
+_BOOL_KEYS = {"ACCESS_LOG", "BATCHING", "CSV_ESCAPE_FORMULAS"}
+#: Keys ending in this hold secrets (API_TOKEN, and any later one such as ADMIN_TOKEN).
+SECRET_SUFFIX = "_TOKEN"
+_ENV_PREFIX = "MODELHOST_"
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -59,11 +68,48 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.from_pyfile("config.py", silent=True)
         # Values are read as JSON when they parse (numbers, lists), else kept as strings.
         app.config.from_prefixed_env("MODELHOST")
+        _read_secrets(app)
     else:
         app.config.from_mapping(test_config)
     _coerce(app)
     repo = app.config["MODEL_REPOSITORY"]
     app.config["MODEL_REPOSITORY"] = os.path.join(app.instance_path, repo)
+
+
+def _read_secrets(app: Flask) -> None:
+    """Take every MODELHOST_*_TOKEN variable as its exact text.
+
+    from_prefixed_env reads values as JSON, which turns a token of "null", "false" or "0" into
+    a value that switches authentication off, and "1.50" into 1.5, which no client can send.
+    """
+    for name, value in os.environ.items():
+        key = name.removeprefix(_ENV_PREFIX)
+        if name.startswith(_ENV_PREFIX) and key.endswith(SECRET_SUFFIX) and "__" not in key:
+            app.config[key] = value
+
+
+def _check_secrets(app: Flask) -> None:
+    """A token that is set must be one a client can send; an unusable one fails the start.
+
+    The messages never quote the value: it is a secret, and this one ends up in the log.
+    """
+    for key in [k for k in app.config if k.endswith(SECRET_SUFFIX)]:
+        value = app.config[key]
+        if value is None:
+            continue
+        where = f"MODELHOST_{key} or {key} in instance/config.py"
+        if not isinstance(value, str):
+            raise ValueError(f"Configuration {key} must be text, not {type(value).__name__}; write it in quotes "
+                             f'in instance/config.py ({key} = "...") or set MODELHOST_{key}')
+        if not value.strip():
+            raise ValueError(f"Configuration {key} is set but empty, so it would protect nothing; set {where} "
+                             "to the token, or remove it to run without one")
+        if value != value.strip():
+            raise ValueError(f"Configuration {key} starts or ends with whitespace (a line break copied from a "
+                             f"file?), which no Authorization header can carry; remove it from {where}")
+        if not (value.isascii() and value.isprintable()):
+            raise ValueError(f"Configuration {key} holds control or non-ASCII characters, which an Authorization "
+                             f"header cannot carry; use letters, digits and punctuation in {where}")
 
 
 def _coerce(app: Flask) -> None:
@@ -85,6 +131,7 @@ def _coerce(app: Flask) -> None:
     _bounded(app, "LOG_FLUSH_MS", 0, 60_000, "milliseconds")
     _bounded(app, "BATCH_MAX_WAIT_US", 0, 1_000_000, "microseconds")
     _check_batching(app)
+    _check_secrets(app)
     app.config["LOG_LEVEL"] = str(app.config["LOG_LEVEL"]).upper()
     app.config["LOG_FORMAT"] = str(app.config["LOG_FORMAT"]).lower()
     if app.config["LOG_FORMAT"] not in ("text", "json"):

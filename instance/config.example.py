@@ -18,7 +18,8 @@ LOG_FORMAT = "text"
 # LOG_MAX_BYTES = 10 * 1024 * 1024
 # LOG_BACKUP_COUNT = 5
 
-# Bearer token required on /v1 endpoints when set.
+# Bearer token required on /v1 endpoints when set: text of printable ASCII, in quotes. The server
+# refuses to start when it is empty or not a string. MODELHOST_API_TOKEN is taken as its exact text.
 # API_TOKEN = "change-me"
 
 # Classes skops may load from .skops files beyond its trusted defaults.
