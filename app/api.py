@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from . import requeststate, scoring
-from .decoding import Decoded, decode_json
+from .csvreading import CsvLimits
+from .decoding import Decoded
 from .errors import InvalidInput, NotAcceptable, Unauthorized, UnsupportedMediaType
 from .inference import get_service
 from .registry import ModelVersion, get_registry
@@ -19,8 +20,7 @@ bp = Blueprint("api", __name__, url_prefix="/v1")
 @bp.before_request
 def require_token() -> None:
     """When API_TOKEN is configured, every /v1 request needs it as a bearer token."""
-    token = current_app.config.get("API_TOKEN")
-    if not token:
+    if current_app.config.get("API_TOKEN") is None:
         return
     scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not supplied:
@@ -31,7 +31,10 @@ def require_token() -> None:
 
 def token_matches(supplied: str) -> bool:
     """Whether a supplied token is the configured API_TOKEN (constant-time comparison)."""
-    return hmac.compare_digest(supplied.strip().encode(), str(current_app.config["API_TOKEN"]).encode())
+    # The configuration holds the token as its exact text (app/config.py checks that at start);
+    # anything else, such as no token at all, matches nothing.
+    token = current_app.config.get("API_TOKEN")
+    return isinstance(token, str) and hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
 @bp.get("/models")
@@ -75,14 +78,8 @@ def predict_version(name: str, version: str):
 
 
 def wants_probabilities() -> bool:
-    """Read the ``probabilities`` query parameter strictly, so a typo is not silently ignored."""
-    value = request.args.get("probabilities", "").strip().lower()
-    if value in TRUE_WORDS:
-        return True
-    if value in FALSE_WORDS or not value:
-        return False
-    raise InvalidInput("Query parameter 'probabilities' must be true or false.",
-                       errors=[{"path": "?probabilities", "message": f"must be true or false, got {value!r}"}])
+    """The ``probabilities`` query parameter, read strictly so a typo is not silently ignored."""
+    return query_switch("probabilities", False)
 
 
 def read_body(entry: ModelVersion) -> Decoded:
@@ -93,7 +90,7 @@ def read_body(entry: ModelVersion) -> Decoded:
         if request.content_length is None and len(raw) == request.max_content_length:
             # A streamed (chunked) body is cut at the limit; reading past it raises the 413.
             request.stream.read(1)
-        return decode_json(raw)
+        return get_service().decode(entry, raw)
     if mimetype == "application/x-www-form-urlencoded":
         return Decoded(entry.ready_runtime().schema.from_form(request.form.to_dict()))
     raise UnsupportedMediaType(
@@ -102,15 +99,26 @@ def read_body(entry: ModelVersion) -> Decoded:
         "with 'text/csv').")
 
 
-def predict_csv(entry: ModelVersion, probabilities: bool):
+def predict_csv(entry: ModelVersion, probabilities: bool, escape_formulas: bool):
     """Score a CSV body chunk by chunk and answer with the scored file."""
     # A CSV body is answered as CSV only: a JSON answer would hold the whole file in memory.
     if request.accept_mimetypes and request.accept_mimetypes["text/csv"] <= 0:
         raise NotAcceptable("A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
                             "or send the instances as JSON to get JSON back.")
-    scored = get_service().score_csv(entry, request.stream, probabilities, current_app.config["CSV_CHUNK_ROWS"],
-                                     requeststate.current())
+    scored = get_service().score_csv(entry, request.stream, probabilities, CsvLimits.from_config(current_app.config),
+                                     requeststate.current(), escape_formulas=escape_formulas)
     return scoring.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
+
+
+def query_switch(name: str, default: bool) -> bool:
+    """A true/false query parameter (``default`` when absent), read strictly so a typo is not ignored."""
+    value = request.args.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in TRUE_WORDS or value in FALSE_WORDS:
+        return value in TRUE_WORDS
+    raise InvalidInput(f"Query parameter '{name}' must be true or false.",
+                       errors=[{"path": f"?{name}", "message": f"must be true or false, got {value!r}"}])
 
 
 def predict(entry: ModelVersion):
@@ -119,8 +127,9 @@ def predict(entry: ModelVersion):
     state.use(entry.name, entry.version)
     entry.ready_runtime()  # 503 for a version that failed to load, before anything else
     probabilities = wants_probabilities()
+    escape_formulas = query_switch("escape_formulas", current_app.config["CSV_ESCAPE_FORMULAS"])
     if request.mimetype == "text/csv":
-        return predict_csv(entry, probabilities)
+        return predict_csv(entry, probabilities, escape_formulas)
     decoded = read_body(entry)
     result = get_service().predict(entry, decoded.body, probabilities, state, numbers_only=decoded.numbers_only)
     body: dict[str, Any] = {"model": result.model, "version": result.version}

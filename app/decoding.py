@@ -4,17 +4,23 @@ A body such as ``{"instances": [[5.1, 3.5, 1.4, 0.2], ...]}`` whose text has no 
 letter of ``true``, ``false`` or ``null``, after its one key, can only hold numbers (and
 brackets): numpy then checks its shape and converts it in one call, where a check in Python
 would look at every value. Any other body takes the full validation path.
+
+Decoded values take several times the memory of their text (an empty object ``{}`` is two bytes
+of JSON and some sixty of Python), so the number of values a body may hold is capped before it
+is decoded: a request for a model can use at most ``max_values`` of them.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .errors import InvalidInput
+from .errors import InvalidInput, PayloadTooLarge
 
 _KEY = b'"instances"'
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True)
@@ -25,8 +31,14 @@ class Decoded:
     numbers_only: bool = False
 
 
-def decode_json(raw: bytes) -> Decoded:
-    """Decode a JSON body; InvalidInput (400) saying why when it is not valid JSON."""
+def decode_json(raw: bytes, max_values: int | None = None) -> Decoded:
+    """Decode a JSON body; InvalidInput (400) saying why when it is not valid JSON.
+
+    With ``max_values``, a body holding more values than that (numbers, strings, objects and
+    arrays) is PayloadTooLarge (413) before it is decoded.
+    """
+    if max_values is not None:
+        _check_size(raw, max_values)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -46,3 +58,20 @@ def _numbers_only(raw: bytes) -> bool:
         return False
     values = raw[start + len(_KEY):]
     return b"t" not in values and b"f" not in values and b"n" not in values
+
+
+def _count_values(raw: bytes) -> int:
+    """At least the number of values in a JSON text: separators plus containers opened."""
+    return raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+
+
+def _check_size(raw: bytes, max_values: int) -> None:
+    count = _count_values(raw)
+    if count > max_values:
+        # Commas and brackets inside strings are not values: count again without the strings.
+        count = _count_values(_STRING.sub(b'""', raw))
+    if count > max_values:
+        raise PayloadTooLarge(
+            f"The body holds about {count} JSON values; a request for this model holds at most {max_values} "
+            "(the instance limit times the values of one instance). Send fewer or smaller instances per "
+            "request.")

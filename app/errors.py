@@ -66,6 +66,26 @@ class NotAcceptable(ModelhostError):
     status = 406
 
 
+class UnusableOutput(ModelhostError):
+    """The model answered with no usable number (NaN or infinity) for some of the input."""
+
+    status = 422
+    #: The positions of the rows without a usable prediction, in the input the model was given.
+    rows: list[int] = []
+
+    @classmethod
+    def for_rows(cls, rows: list[int], path: str, noun: str = "instance") -> "UnusableOutput":
+        """The error naming each row without a usable prediction; ``path`` formats a row's number."""
+        shown = ", ".join(str(r) for r in rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+        error = cls(f"The model produced no usable number (NaN or infinity) for {noun} {shown}. Such values "
+                   "usually lie far outside the range the model was trained on (its model card and "
+                   "GET /v1/models/<name> show the ranges): check them and send realistic values.",
+                   errors=[{"path": path.format(r), "message": "the model's prediction for it is not a finite number"}
+                           for r in rows[:100]])
+        error.rows = rows
+        return error
+
+
 class ModelNotReady(ModelhostError):
     """The model version exists but failed to load."""
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Mapping
+from typing import IO, Any
 
 from flask import Flask, current_app
 
 from . import scoring
 from .batching import Batcher, BatchSettings, parse_settings
-from .errors import InvalidInput
+from .csvreading import CsvLimits
+from .decoding import Decoded, decode_json
+from .errors import InvalidInput, UnusableOutput
 from .registry import ModelVersion, get_registry
 from .requeststate import RequestState
 from .runtime import Runtime
@@ -77,6 +80,15 @@ class InferenceService:
             raise InvalidInput(f"Model '{entry.name}' is a {runtime.metadata['task']} model without class "
                                "probabilities; leave out ?probabilities=true.")
 
+    def max_json_values(self, entry: ModelVersion) -> int:
+        """Most JSON values a request for the version can use: the instance limit times one instance's."""
+        # An instance by name holds its features, an id, and its object; the envelope a few more.
+        return self.max_batch_size * (len(entry.ready_runtime().schema.names) + 3) + 16
+
+    def decode(self, entry: ModelVersion, raw: bytes) -> Decoded:
+        """Decode a JSON body meant for the version, refusing (413) one that holds more values than it can use."""
+        return decode_json(raw, self.max_json_values(entry))
+
     def validate(self, entry: ModelVersion, body: Any, numbers_only: bool = False,
                  max_batch: int | None = None) -> Batch:
         """Check a decoded body against the version's schema; InvalidInput lists every violation."""
@@ -101,16 +113,19 @@ class InferenceService:
         except (ValueError, TypeError) as exc:
             raise runtime.rejected(exc) from None
         QUEUE_WAIT.labels(entry.name, str(entry.version)).observe(result.queue_seconds)
+        unusable = runtime.unusable_rows(result.predictions, result.probabilities)
+        if unusable:
+            raise UnusableOutput.for_rows(unusable, "" if batch.single else "instances/{}")
         self._count(entry, batch.size, state)
         predictions, probs = runtime.to_native(result.predictions, result.probabilities)
         return Prediction(entry.name, str(entry.version), predictions, probs, batch.single, batch.ids)
 
-    def score_csv(self, entry: ModelVersion, stream: BinaryIO, probabilities: bool, chunk_rows: int,
-                  state: RequestState) -> scoring.ScoredFile:
+    def score_csv(self, entry: ModelVersion, stream: IO[bytes], probabilities: bool, limits: CsvLimits,
+                  state: RequestState, escape_formulas: bool = False) -> scoring.ScoredFile:
         """Score a CSV file chunk by chunk (chunks are batches of their own, never merged)."""
         state.use(entry.name, entry.version)
         self.check_probabilities(entry, probabilities)
-        scored = scoring.score_csv(stream, entry.ready_runtime(), probabilities, chunk_rows)
+        scored = scoring.score_csv(stream, entry.ready_runtime(), probabilities, limits, escape_formulas)
         self._count(entry, scored.rows, state)
         return scored
 

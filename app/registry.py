@@ -1,13 +1,12 @@
 """The model repository: every model, its versions, and which of them loaded.
 
-Layout: ``<repository>/<name>/<version>/model.{joblib,pkl,skops}`` plus optional
-``model.json``. Everything is loaded once, when the application starts; one broken version
-is recorded as failed and never stops the others from serving.
+The layout and the files are ``app.repository``'s business. Everything is loaded once, when
+the application starts; one broken version, whatever is wrong with it, is recorded as failed
+and never stops the others from serving.
 """
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any
 from flask import Flask, current_app
 
 from .errors import ModelNotFound, ModelNotReady
-from .runtime import LoadError, Runtime, find_artifact, open_version, read_metadata
+from .repository import METADATA_FILE, NAME_PATTERN, VERSION_PATTERN, LoadError, Repository
+from .runtime import Runtime, open_version
+
+__all__ = ["NAME_PATTERN", "VERSION_PATTERN", "Model", "ModelRegistry", "ModelVersion", "get_registry"]
 
 log = logging.getLogger(__name__)
-
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
 
 
 @dataclass
@@ -60,14 +59,16 @@ class ModelVersion:
 
 @dataclass
 class Model:
-    """A named model and its versions; the highest version number is the default."""
+    """A named model and its versions; the highest version that loaded is the default."""
 
     name: str
     versions: dict[int, ModelVersion] = field(default_factory=dict)
 
     @property
     def default_version(self) -> int:
-        return max(self.versions)
+        """The highest version that loaded; the highest of all when none did (it answers 503)."""
+        loaded = [number for number, entry in self.versions.items() if entry.runtime is not None]
+        return max(loaded or self.versions)
 
     @property
     def status(self) -> str:
@@ -92,6 +93,7 @@ class ModelRegistry:
 
     def __init__(self, root: Path, trusted_types: list[str] | None = None) -> None:
         self.root = Path(root)
+        self.repository = Repository(self.root)
         self.trusted_types = list(trusted_types or [])
         self._models: dict[str, Model] = {}
 
@@ -103,7 +105,11 @@ class ModelRegistry:
                         "Create it or set MODELHOST_MODEL_REPOSITORY.", self.root)
         else:
             for model_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-                model = self._scan_model(model_dir)
+                try:
+                    model = self._scan_model(model_dir)
+                except OSError as exc:  # e.g. a folder the server may not list: the others still load
+                    log.error("Skipping %s: cannot read it (%s); fix its permissions", model_dir, exc)
+                    continue
                 if model is not None:
                     models[model.name] = model
         self._models = models
@@ -120,7 +126,7 @@ class ModelRegistry:
             if not VERSION_PATTERN.fullmatch(version_dir.name):
                 log.warning("Skipping %s: version directories are positive integers", version_dir)
                 continue
-            if find_artifact(version_dir) is None and not (version_dir / "model.json").exists():
+            if self.repository.find_artifact(version_dir) is None and not (version_dir / METADATA_FILE).exists():
                 continue  # an empty directory, e.g. a version being copied in
             model.versions[int(version_dir.name)] = self._load_version(model.name, int(version_dir.name),
                                                                         version_dir)
@@ -130,15 +136,16 @@ class ModelRegistry:
         entry = ModelVersion(name, version, path)
         started = time.perf_counter()
         try:
-            self._check_inside_repository(path)
-            entry.runtime = open_version(path, name, version, self.trusted_types)
-        except LoadError as exc:
-            entry.error = str(exc)
-            log.error("Model %s version %s failed to load: %s", name, version, exc)
+            entry.runtime = open_version(self.repository, path, name, version, self.trusted_types)
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one version must not stop the others
+            expected = isinstance(exc, LoadError)
+            entry.error = self._public(str(exc) if expected else
+                                       f"loading failed unexpectedly ({type(exc).__name__}: {exc})")
+            log.error("Model %s version %s failed to load: %s", name, version, exc, exc_info=not expected)
             try:
-                entry.recorded = read_metadata(path) or {}
-            except LoadError:
-                pass  # the error above already says what is wrong
+                entry.recorded = self.repository.read_metadata(path) or {}
+            except Exception:  # noqa: BLE001 - the error above already says what is wrong
+                entry.recorded = {}
         else:
             entry.recorded = entry.runtime.metadata
             log.info("Loaded model %s version %s (%s, %d features) in %.0f ms", name, version,
@@ -146,14 +153,15 @@ class ModelRegistry:
                      (time.perf_counter() - started) * 1000)
         return entry
 
-    def _check_inside_repository(self, path: Path) -> None:
-        # A symlink out of the repository would let files from elsewhere be unpickled.
-        root = self.root.resolve()
-        artifact = find_artifact(path)
-        for candidate in (path, artifact):
-            if candidate is not None and root not in candidate.resolve().parents:
-                raise LoadError(f"{candidate} resolves outside the model repository {root}; "
-                                "copy the file into the repository instead of linking it")
+    def _public(self, message: str) -> str:
+        """A load error as clients see it: no absolute path of the server's file system in it.
+
+        Messages of this package name paths relative to the repository already; a library's own
+        exception text may still carry the absolute path of the file it could not read.
+        """
+        for root in {str(self.root.resolve()), str(self.root)}:
+            message = message.replace(root + "/", "").replace(root, "the model repository")
+        return message
 
     def models(self) -> list[Model]:
         """Every model, sorted by name."""
@@ -164,18 +172,42 @@ class ModelRegistry:
         try:
             return self._models[name]
         except KeyError:
-            raise ModelNotFound(f"No model named '{name}'. GET /v1/models lists the models served.") from None
+            shown = name if len(name) <= 64 else name[:64] + "..."
+            raise ModelNotFound(f"No model named '{shown}'. GET /v1/models lists the models served.") from None
 
     def get(self, name: str, version: int | str | None = None) -> ModelVersion:
         """One version of a model (the default when ``version`` is None), or ModelNotFound."""
         model = self.model(name)
         if version is None:
             return model.versions[model.default_version]
-        number = int(version) if str(version).isdigit() else None
+        text = str(version)
+        number = int(text) if VERSION_PATTERN.fullmatch(text) else None
         if number not in model.versions:
+            if len(text) > 20:
+                text = text[:20] + "..."
             known = ", ".join(str(v) for v in sorted(model.versions))
-            raise ModelNotFound(f"Model '{name}' has no version '{version}'; its versions are {known}.")
+            raise ModelNotFound(f"Model '{name}' has no version '{text}'; its versions are {known}.")
         return model.versions[number]
+
+    def plot_file(self, entry: ModelVersion, kind: str) -> Path:
+        """The PNG of one of the version's plots, or ModelNotFound when model.json names none.
+
+        Only a file of the version directory that resolves inside the repository is served: a
+        link to anywhere else is refused like a missing file (and logged for the operator).
+        """
+        filename = (entry.metadata.get("plots") or {}).get(kind)
+        missing = ModelNotFound(f"Model '{entry.name}' version {entry.version} has no plot '{kind}'; "
+                                "its model card lists the plots it has.")
+        if not isinstance(filename, str) or not filename.endswith(".png") or "/" in filename or "\\" in filename:
+            raise missing
+        try:
+            path = self.repository.inside(entry.path / filename)
+        except LoadError as exc:
+            log.warning("Not serving plot %s of model %s version %s: %s", kind, entry.name, entry.version, exc)
+            raise missing from None
+        if not path.is_file():
+            raise missing
+        return path
 
     def all_ready(self) -> bool:
         """True when every version of every model loaded."""

@@ -6,7 +6,6 @@ layer hands it validated columns and gets back JSON-native lists.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import pickle
 from pathlib import Path
@@ -19,18 +18,11 @@ import sklearn
 from sklearn.base import is_classifier
 
 from .batching import BatchSettings, parse_settings
-from .errors import InvalidInput
+from .errors import InvalidInput, UnusableOutput
+from .repository import METADATA_FILE, LoadError, Repository
 from .schema import Batch, InputSchema
 
 log = logging.getLogger(__name__)
-
-#: Artifact file names, in the order they are looked for.
-ARTIFACTS = ("model.joblib", "model.pkl", "model.skops")
-METADATA_FILE = "model.json"
-
-
-class LoadError(Exception):
-    """The artifact could not be loaded; the message says why and how to fix it."""
 
 
 def sha256_of(path: Path) -> str:
@@ -40,29 +32,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def find_artifact(directory: Path) -> Path | None:
-    """The version directory's artifact file, or None when it has none."""
-    for name in ARTIFACTS:
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_metadata(directory: Path) -> dict[str, Any] | None:
-    """The parsed ``model.json`` of a version directory, or None when it is absent."""
-    path = directory / METADATA_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LoadError(f"{path} is not valid JSON ({exc}); fix or delete it") from None
-    if not isinstance(data, dict):
-        raise LoadError(f"{path} must hold a JSON object")
-    return data
 
 
 def load_estimator(path: Path, trusted_types: list[str]) -> Any:
@@ -164,7 +133,7 @@ class Runtime:
         self.is_classifier = metadata["task"] == "classification"
         # Pipelines fitted on a DataFrame select columns by name; others take a plain array.
         self._wants_frame = getattr(estimator, "feature_names_in_", None) is not None
-        self._all_numeric = all(f["type"] in ("number", "integer") for f in metadata["features"])
+        self._all_numeric = all(f.get("type", "number") in ("number", "integer") for f in metadata["features"])
         self.classes = np.asarray(getattr(estimator, "classes_", [])).tolist() if self.is_classifier else []
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
         self._labels = [str(c) for c in self.classes]
@@ -183,8 +152,8 @@ class Runtime:
 
     def _typed_columns(self, columns: dict[str, Any]) -> dict[str, Any]:
         # Whole-number features stay integers, as the pipeline saw them in training.
-        return {f["name"]: np.asarray(columns[f["name"]], dtype=np.int64)
-                if f["type"] == "integer" and isinstance(columns[f["name"]], np.ndarray) else columns[f["name"]]
+        return {f["name"]: _int64(columns[f["name"]])
+                if f.get("type") == "integer" and isinstance(columns[f["name"]], np.ndarray) else columns[f["name"]]
                 for f in self.metadata["features"]}
 
     def stack(self, matrices: list[Any]) -> Any:
@@ -197,12 +166,23 @@ class Runtime:
         """One vectorised call: predictions, and class probabilities when asked for and supported."""
         # The schema has already ruled out NaN and infinities, so scikit-learn's own finiteness
         # scan and parameter checks are skipped (thread-local setting; a third of the latency).
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        # Overflow to infinity or NaN is not warned about: unusable_rows() turns it into the client's 422.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True), \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             predictions = np.asarray(self.estimator.predict(matrix))
             probs = None
             if probabilities and self.supports_probabilities:
                 probs = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
         return predictions, probs
+
+    def unusable_rows(self, predictions: np.ndarray, probs: np.ndarray | None) -> list[int]:
+        """Rows whose prediction or probabilities are NaN or infinite (no answer a client can use)."""
+        bad = np.zeros(len(predictions), dtype=bool)
+        if predictions.dtype.kind in "fc":
+            bad |= ~np.isfinite(predictions).reshape(len(predictions), -1).all(axis=1)
+        if probs is not None:
+            bad |= ~np.isfinite(probs).all(axis=1)
+        return np.flatnonzero(bad).tolist()
 
     def to_native(self, predictions: np.ndarray,
                   probs: np.ndarray | None) -> tuple[list[Any], list[dict[str, float]] | None]:
@@ -225,22 +205,44 @@ class Runtime:
         size = len(next(iter(columns.values()))) if columns else 0
         batch = Batch(columns, size, single=False, ids=None)
         try:
-            return self.to_native(*self.predict_arrays(self.matrix(batch), probabilities))
+            predictions, probs = self.predict_arrays(self.matrix(batch), probabilities)
         except (ValueError, TypeError) as exc:
             raise self.rejected(exc) from None
+        unusable = self.unusable_rows(predictions, probs)
+        if unusable:
+            raise UnusableOutput.for_rows(unusable, "{}", noun="row")
+        return self.to_native(predictions, probs)
 
 
-def open_version(directory: Path, name: str, version: int, trusted_types: list[str]) -> Runtime:
-    """Load one version directory: verify, deserialize, and build its runtime."""
-    artifact = find_artifact(directory)
+def _int64(values: np.ndarray) -> np.ndarray:
+    """Validated whole numbers as int64; +-(2^63 - 1) sent as JSON numbers arrive as the doubles +-2^63."""
+    if values.dtype.kind != "f":
+        return np.asarray(values, dtype=np.int64)
+    top, bottom = values >= 2.0**63, values <= -(2.0**63)
+    whole = np.where(top | bottom, 0.0, values).astype(np.int64)
+    whole[top], whole[bottom] = 2**63 - 1, -(2**63 - 1)
+    return whole
+
+
+def open_version(repository: Repository, directory: Path, name: str, version: int,
+                 trusted_types: list[str]) -> Runtime:
+    """Load one version directory: verify, deserialize, and build its runtime.
+
+    Only files that resolve inside the repository are read, and ``model.json`` is checked for
+    the shape this module reads before anything uses it.
+    """
+    where = repository.relative(directory)
+    repository.inside(directory)
+    artifact = repository.find_artifact(directory)
     if artifact is None:
-        raise LoadError(f"no model.joblib, model.pkl or model.skops in {directory}")
-    metadata = read_metadata(directory)
+        raise LoadError(f"no model.joblib, model.pkl or model.skops in {where}")
+    repository.inside(artifact)
+    metadata = repository.read_metadata(directory)
     if metadata is not None and metadata.get("sha256"):
         actual = sha256_of(artifact)
         if actual != metadata["sha256"]:
             raise LoadError(
-                f"{artifact.name} has sha256 {actual} but model.json expects {metadata['sha256']}; "
+                f"{where}/{artifact.name} has sha256 {actual} but {METADATA_FILE} expects {metadata['sha256']}; "
                 "the file is corrupt or was replaced: restore it or retrain the version"
             )
     estimator = load_estimator(artifact, trusted_types)
@@ -250,12 +252,8 @@ def open_version(directory: Path, name: str, version: int, trusted_types: list[s
         metadata["framework_version"] = sklearn.__version__
     else:
         metadata = {**metadata, "name": name, "version": version}
-        if not isinstance(metadata.get("features"), list) or not metadata["features"]:
-            raise LoadError(f"{directory / METADATA_FILE} lists no features")
-        if metadata.get("task") not in ("classification", "regression"):
-            raise LoadError(f"{directory / METADATA_FILE}: task must be 'classification' or 'regression'")
         try:
             parse_settings(metadata.get("batching", {}), BatchSettings())
         except ValueError as exc:
-            raise LoadError(f"{directory / METADATA_FILE}: {exc}") from None
+            raise LoadError(f"{where}/{METADATA_FILE}: {exc}") from None
     return Runtime(estimator, metadata)

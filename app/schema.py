@@ -14,13 +14,24 @@ import numpy as np
 from jsonschema import Draft202012Validator
 
 from .errors import InvalidInput, PayloadTooLarge
+from .violations import INT64_MAX, INT64_RANGE, Violations, json_type
 
 #: How true and false are written in forms, CSV files and query parameters.
 TRUE_WORDS = ("true", "1", "on", "yes")
 FALSE_WORDS = ("false", "0", "off", "no")
 _JSON_TYPES = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean"}
-_ID_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "integer"}],
-              "description": "Echoed back with the prediction."}
+#: Integer values (features and ids) are whole numbers a signed 64-bit integer holds: larger ones
+#: reach the model wrapped or rounded, and an id could not be echoed exactly.
+_INT64 = {"minimum": -INT64_MAX, "maximum": INT64_MAX}
+_ID_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "integer", **_INT64}],
+              "description": f"Echoed back with the prediction: a string, or a whole number from {INT64_RANGE}."}
+#: The envelope of a request of many instances, checked before the instances one by one.
+_ENVELOPE = Draft202012Validator({
+    "type": "object",
+    "properties": {"instances": {"type": "array", "minItems": 1}},
+    "required": ["instances"],
+    "additionalProperties": False,
+})
 
 
 @dataclass
@@ -42,6 +53,8 @@ class Batch:
 def feature_schema(feature: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON Schema of one feature's value."""
     schema: dict[str, Any] = {"type": _JSON_TYPES.get(feature.get("type", "number"), "number")}
+    if schema["type"] == "integer":
+        schema.update(_INT64)
     if feature.get("enum"):
         schema["enum"] = list(feature["enum"])
     for key in ("description", "minimum", "maximum"):
@@ -74,8 +87,7 @@ class InputSchema:
         self.by_name = _instances_schema(self.instance)
         self.by_row = _instances_schema(self.row)
         self._single_validator = Draft202012Validator(self.instance)
-        self._name_validator = Draft202012Validator(self.by_name)
-        self._row_validator = Draft202012Validator(self.by_row)
+        self._row_validator = Draft202012Validator(self.row)
         self._key_set = set(self.names)
         self._column_checks = [_column_check(f) for f in self.features]
         #: All features numbers or whole numbers without allowed-value lists: requests become
@@ -86,30 +98,43 @@ class InputSchema:
         self._values_of = itemgetter(*self.names) if len(self.names) > 1 else lambda i: (i[self.names[0]],)
 
     def openapi_schemas(self) -> dict[str, dict[str, Any]]:
-        """The request schemas in the OpenAPI 3.0 dialect the Swagger UI renders.
+        """The request schemas in the OpenAPI 3.0 dialect the Swagger UI renders, and a CSV file's pattern.
 
-        OpenAPI 3.0 has no ``prefixItems``; a row becomes an array of exactly as many values
-        as there are features, each of one of the feature types, and its description names
-        the order. Everything else is the validating schema itself.
+        Each accepts only requests the server accepts, so a client (or a fuzzer) that follows
+        them is never refused. ``instance`` and ``instances`` are the validating schemas.
+        OpenAPI 3.0 has no ``prefixItems``, so ``rows`` (arrays of exactly as many values as there
+        are features) is there only when every feature takes the same values; otherwise the
+        ``instances`` description says that rows are accepted too. ``csv`` is the pattern of a
+        file written the way the example is: the header naming the features in order, commas,
+        plain values, one row per line.
         """
-        value_types = []
-        for schema in self.row["prefixItems"]:
-            plain = {"type": schema["type"]}
-            if plain not in value_types:
-                value_types.append(plain)
-        row = {
-            "type": "array",
-            "minItems": len(self.names),
-            "maxItems": len(self.names),
-            "items": value_types[0] if len(value_types) == 1 else {"anyOf": value_types},
-            "description": self.row["description"],
-            "example": list(self.example().values()),
-        }
-        return {
-            "instance": {**self.instance, "example": self.example()},
-            "instances": _instances_schema({**self.instance, "example": self.example()}),
-            "rows": _instances_schema(row),
-        }
+        def literal(text: str) -> str:  # a cell holding exactly this text, quoted as CSV needs, as a pattern
+            if any(c in text for c in ',"\r\n'):
+                text = '"' + text.replace('"', '""') + '"'
+            return "".join("\\" + c if c in "\\^$.|?*+()[]{}/" else c for c in text)
+
+        kinds = {"integer": r"-?(?:0|[1-9][0-9]{0,17})",  # at most 18 digits: always a 64-bit integer
+                 "boolean": "(?:" + "|".join(TRUE_WORDS + FALSE_WORDS) + ")",
+                 "string": r'[^,"\r\n]+',
+                 "number": r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,2})?"}
+        cells = ["(?:" + "|".join(literal(str(v)) for v in f["enum"]) + ")" if f.get("enum")
+                 else kinds.get(f.get("type", "number"), kinds["number"]) for f in self.features]
+        csv = "^" + ",".join(map(literal, self.names)) + r"(?:\n" + ",".join(cells) + r")+\n?$"
+        example = self.example()
+        instance = {**self.instance, "example": example}
+        schemas = {"instance": instance, "instances": _instances_schema(instance),
+                   "csv": {"type": "string", "pattern": csv}}
+        values = [{k: v for k, v in feature_schema(f).items() if k != "description" and not k.startswith("x-")}
+                  for f in self.features]
+        if all(v == values[0] for v in values):
+            schemas["rows"] = _instances_schema({
+                "type": "array", "minItems": len(self.names), "maxItems": len(self.names), "items": values[0],
+                "description": self.row["description"], "example": list(example.values())})
+        else:
+            schemas["instances"]["description"] = (
+                "Instances by name. Rows of values in feature order (" + ", ".join(self.names) + ") are "
+                "accepted too; OpenAPI 3.0 cannot describe rows whose values are of different types.")
+        return schemas
 
     def example(self) -> dict[str, Any]:
         """A valid single instance, from each feature's example, enum or training range."""
@@ -138,7 +163,7 @@ class InputSchema:
                     return self._array_batch(array, single=False, ids=None)
             rows = isinstance(instances, list) and bool(instances) and isinstance(instances[0], list)
             if len(body) != 1 or not self._fast_check(instances, rows):
-                _check(self._row_validator if rows else self._name_validator, body)
+                self._check_instances(body, rows)
             if self.numeric:
                 values = instances if rows else list(map(self._values_of, instances))
                 ids = None if rows else [inst.get("id") for inst in instances]
@@ -155,10 +180,12 @@ class InputSchema:
             raise InvalidInput(
                 "The body must be a JSON object: one instance with features by name, or "
                 '{"instances": [...]} with objects or rows. See /apidocs/ for examples.',
-                errors=[{"path": "", "message": f"must be an object, got {_json_type(body)}"}],
+                errors=[{"path": "", "message": f"must be an object, got {json_type(body)}"}],
             )
         if not self._fast_check([body], rows=False):
-            _check(self._single_validator, body)
+            violations = Violations()
+            violations.add(self._single_validator.iter_errors(body))
+            violations.raise_if_any()
         ids = [body["id"]] if "id" in body else None
         if self.numeric:
             return self._array_batch(np.array([self._values_of(body)], dtype=np.float64), single=True, ids=ids)
@@ -177,7 +204,9 @@ class InputSchema:
             return None
         if self._integer_columns:
             whole = array[:, self._integer_columns]
-            if not np.array_equal(whole, np.floor(whole)):
+            # As doubles, +-INT64_MAX round to +-2^63: both bounds are exclusive here (the exact
+            # integers at the bounds take the full check).
+            if not (np.array_equal(whole, np.floor(whole)) and whole.min() > -(2.0**63) and whole.max() < 2.0**63):
                 return None
         return array
 
@@ -198,11 +227,27 @@ class InputSchema:
             if not all(type(i) is dict for i in instances):
                 return False
             keys = self._key_set
-            if not all(i.keys() == keys or (i.keys() - {"id"} == keys and type(i["id"]) in (str, int))
-                       for i in instances):
+            if not all(i.keys() == keys or (i.keys() - {"id"} == keys and _echoable(i["id"])) for i in instances):
                 return False
             columns = ([i[n] for i in instances] for n in self.names)
         return all(check(values) for check, values in zip(self._column_checks, columns))
+
+    def _check_instances(self, body: dict[str, Any], rows: bool) -> None:
+        """InvalidInput listing the violations of a many-instance body, at most MAX_ERRORS of them.
+
+        The envelope is checked first, then each instance the vectorised check does not accept,
+        so the cost stays that of the instances at fault (and of at most MAX_ERRORS problems).
+        """
+        violations = Violations()
+        violations.add(_ENVELOPE.iter_errors(body))
+        instances = body.get("instances")
+        if isinstance(instances, list):
+            validator = self._row_validator if rows else self._single_validator
+            for index, item in enumerate(instances):
+                if not self._fast_check([item], rows) and \
+                        not violations.add(validator.iter_errors(item), ("instances", index)):
+                    break
+        violations.raise_if_any()
 
     def from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
         """Turn form fields (all strings) into typed values; bad values are left for the validator."""
@@ -232,9 +277,14 @@ def _column_check(feature: Mapping[str, Any]):
         allowed = frozenset(enum)
         return lambda values: all(type(v) is str for v in values) and allowed.issuperset(values)
     if kind == "integer":
-        return lambda values: set(map(type, values)) <= {int}
+        return lambda values: set(map(type, values)) <= {int} and -INT64_MAX <= min(values) and max(values) <= INT64_MAX
     accepted = {"number": {int, float}, "string": {str}, "boolean": {bool}}.get(kind, set())
     return lambda values: set(map(type, values)) <= accepted
+
+
+def _echoable(value: Any) -> bool:
+    """An id the response can echo exactly: a string, or an integer a 64-bit integer holds."""
+    return type(value) is str or (type(value) is int and -INT64_MAX <= value <= INT64_MAX)
 
 
 def example_value(feature: Mapping[str, Any]) -> Any:
@@ -257,8 +307,11 @@ def _coerce_text(value: str, kind: str) -> Any:
     text = value.strip()
     try:
         if kind == "integer":
-            number = float(text)
-            return int(number) if number.is_integer() else number
+            try:
+                return int(text)  # exact, also beyond the 53 bits a double holds
+            except ValueError:
+                number = float(text)  # "3.0", "1e3": whole numbers written otherwise
+                return int(number) if number.is_integer() else number
         if kind == "number":
             number = float(text)
             return number if math.isfinite(number) else value
@@ -271,76 +324,3 @@ def _coerce_text(value: str, kind: str) -> Any:
         if lowered in FALSE_WORDS:
             return False
     return value
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _check(validator: Draft202012Validator, body: Any) -> None:
-    unique: dict[tuple[str, str], dict[str, str]] = {}
-    for error in validator.iter_errors(body):
-        for entry in _describe(error):
-            # jsonschema reports each missing key separately, each naming the whole required list.
-            unique.setdefault((entry["path"], entry["message"]), entry)
-    errors = list(unique.values())
-    if errors:
-        errors.sort(key=lambda e: e["path"])
-        raise InvalidInput(_summary(errors), errors=errors)
-
-
-def _pointer(path: Iterable[Any]) -> str:
-    return "/".join(str(p) for p in path)
-
-
-def _describe(error: Any) -> list[dict[str, str]]:
-    """Turn one jsonschema error into one entry per offending field, in plain words."""
-    where = list(error.absolute_path)
-    if error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
-        return [{"path": _pointer(where + [k]), "message": "is required", "kind": "missing"} for k in missing]
-    if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {})
-        extra = [k for k in error.instance if k not in known]
-        return [{"path": _pointer(where + [k]), "message": "is not a feature of this model", "kind": "unknown"}
-                for k in extra]
-    if error.validator == "type":
-        expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        article = "an" if expected[0] in "aeiou" else "a"
-        message = f"must be {article} {expected}, got {_json_type(error.instance)}"
-    elif error.validator == "enum":
-        message = "must be one of " + ", ".join(repr(v) for v in error.validator_value)
-    elif error.validator in ("items", "minItems") and isinstance(error.instance, list) and where[-1:] != ["instances"]:
-        expected = len(error.schema.get("prefixItems", []))
-        message = f"has {len(error.instance)} values; the model takes {expected} features in order"
-    elif error.validator == "minItems":
-        message = "must not be empty"
-    else:
-        message = error.message
-    return [{"path": _pointer(where), "message": message}]
-
-
-def _summary(errors: list[dict[str, str]]) -> str:
-    """One sentence naming what is wrong, e.g. ``Missing keys: 'x_3', 'x_4'``."""
-    parts = []
-    for kind, label in (("missing", "Missing keys"), ("unknown", "Unknown keys")):
-        names = sorted({e["path"].rsplit("/", 1)[-1] for e in errors if e.get("kind") == kind})
-        if names:
-            parts.append(f"{label}: " + ", ".join(repr(n) for n in names))
-    others = [e for e in errors if "kind" not in e]
-    for entry in others[:5]:
-        parts.append(f"{entry['path'] or 'body'} {entry['message']}")
-    if len(others) > 5:
-        parts.append(f"and {len(others) - 5} more (see errors)")
-    for entry in errors:
-        entry.pop("kind", None)
-    return "; ".join(parts)

@@ -1,10 +1,14 @@
 """Batch scoring of CSV files: validate and predict chunk by chunk, spool the scored file.
 
-Memory stays bounded by one chunk (``CSV_CHUNK_ROWS``) plus the spooled output, which moves
-to disk once it outgrows ``SPOOL_BYTES``. Every row is checked before anything is returned:
-when any row fails, the caller gets an InvalidInput naming each failing CSV line (the header
-is line 1) and no partial output. Line numbers count physical lines, so they are exact unless
-a quoted value spans several lines.
+Memory stays bounded by one chunk (``CSV_CHUNK_ROWS``, read by :mod:`app.csvreading`) plus
+the spooled output, which moves to disk once it outgrows ``SPOOL_BYTES``. Every row is checked
+before anything is returned: when any row fails, the caller gets an InvalidInput naming each
+failing CSV line (the header is line 1) and no partial output. Line numbers count physical
+lines, so they are exact unless a quoted value spans several lines.
+
+With ``escape_formulas``, every cell of the answer that a spreadsheet would run as a formula
+(one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a single quote
+in front, as OWASP recommends against CSV injection; numbers such as ``-1.5`` stay as they are.
 """
 from __future__ import annotations
 
@@ -12,23 +16,28 @@ import csv
 import io
 import re
 import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 from flask import Response, current_app
 
-from .errors import InvalidInput
+from .csvreading import Chunk, CsvFile, CsvLimits, Unreadable, width_error
+from .errors import InvalidInput, UnusableOutput
 from .runtime import Runtime
 from .schema import FALSE_WORDS, TRUE_WORDS, InputSchema
 
 #: Failing entries listed in one report; further failing lines are counted, not listed.
 MAX_REPORTED = 100
 SPOOL_BYTES = 8 * 1024 * 1024
-_NOT_UTF8 = ("The file is not UTF-8 text (is it a spreadsheet workbook?). Save it as 'CSV UTF-8 "
-             "(comma delimited)' and send it again.")
-_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+#: How a cell that spreadsheets run as a formula starts (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A plain number, which is no formula even with a sign in front; decimal commas included.
+_NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d[\d.,]*)(?:[eE][+-]?\d+)?")
 
 
 @dataclass
@@ -68,47 +77,51 @@ def output_columns(runtime: Runtime, probabilities: bool) -> list[str]:
     return ["prediction", *(f"probability_{c}" for c in (runtime.classes if probabilities else []))]
 
 
-def score_csv(stream: BinaryIO, runtime: Runtime, probabilities: bool, chunk_rows: int) -> ScoredFile:
+def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: CsvLimits,
+              escape_formulas: bool = False) -> ScoredFile:
     """Score every row of a CSV file with a header; InvalidInput lists every failing line."""
-    buffered = io.BufferedReader(stream, buffer_size=64 * 1024)  # type: ignore[arg-type]
-    try:
-        first = buffered.peek(64 * 1024).split(b"\n", 1)[0].decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput(_NOT_UTF8, errors=[{"path": "line 1", "message": "is not UTF-8 text"}]) from None
-    if not first.strip():
-        raise InvalidInput("The file is empty or its first line is blank. The first line must be a header "
-                           "naming the columns: " + ", ".join(runtime.schema.names) + ".",
-                           errors=[{"path": "line 1", "message": "must be the header row"}])
-    # Spreadsheets in many locales save CSV with semicolons; the answer uses the same delimiter.
-    sep = ";" if first.count(";") > first.count(",") else "\t" if "\t" in first and "," not in first else ","
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
-    _check_header(header, runtime.schema)
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")
-    report, rows = _Report(), 0
-    try:
-        for chunk in pd.read_csv(io.TextIOWrapper(buffered, encoding="utf-8-sig", newline=""), sep=sep,
-                                 dtype=str, na_filter=False, skip_blank_lines=False, chunksize=chunk_rows):
-            chunk.columns = header
-            chunk = chunk[~(chunk == "").all(axis=1)]  # blank lines: counted for line numbers, not scored
-            columns, suspect = _coerce(chunk, runtime.schema)
-            for position in np.flatnonzero(suspect):
-                _check_row(chunk, int(position), runtime.schema, columns, report)
-            if not report.failed and not chunk.empty:  # after a failure: validate on, write nothing
-                spool.write(_scored(chunk, columns, runtime, probabilities, sep, header=rows == 0))
-                rows += len(chunk)
-    except pd.errors.ParserError as exc:
-        report.add([_parser_error(exc, len(header))])
-    except UnicodeDecodeError:
-        report.add([{"path": "", "message": "is not UTF-8 text"}], detail=_NOT_UTF8)
-    except BaseException:
-        spool.close()
-        raise
-    if report.failed or rows == 0:
-        spool.close()
-        raise InvalidInput(report.detail or report.summary(), errors=report.errors) if report.failed else \
-            InvalidInput("The file has a header but no data rows; add one row per instance to score.",
-                         errors=[{"path": "line 2", "message": "is missing: the file has no data rows"}])
+    source = CsvFile(stream, limits, runtime.schema.names)
+    _check_header(source.header, runtime.schema)
+    with ExitStack() as unless_scored:
+        spool = unless_scored.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b"))
+        report, rows, width = _Report(), 0, len(source.header)
+        try:
+            for chunk in source.chunks():
+                columns, suspect = _coerce(chunk.frame, runtime.schema)
+                for position in np.flatnonzero(suspect | chunk.wide):
+                    if chunk.wide[position]:
+                        report.add([width_error(int(chunk.frame.index[position]), width + 1, width)])
+                    else:
+                        _check_row(chunk.frame, int(position), runtime.schema, columns, report)
+                if not report.failed and not chunk.frame.empty:  # after a failure: validate on, write nothing
+                    spool.write(_scored(chunk, columns, runtime, probabilities, source.sep, header=rows == 0,
+                                        escape_formulas=escape_formulas))
+                    rows += len(chunk.frame)
+        except Unreadable as exc:
+            report.add([exc.error], detail=exc.detail)
+        if report.failed:
+            raise InvalidInput(report.detail or report.summary(), errors=report.errors)
+        if rows == 0:
+            raise InvalidInput("The file has a header but no data rows; add one row per instance to score.",
+                               errors=[{"path": "line 2", "message": "is missing: the file has no data rows"}])
+        unless_scored.pop_all()  # the spool is the caller's now; download() closes it once sent
     return ScoredFile(spool, rows, spool.tell())
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a single quote before every cell and column name a spreadsheet would run as a formula."""
+    cells = {i: _neutralised(values) for i, (_, values) in enumerate(frame.items())}
+    out = pd.DataFrame(cells, index=frame.index)
+    out.columns = _neutralised(pd.Series([str(c) for c in frame.columns], dtype=object)).tolist()
+    return out
+
+
+def _neutralised(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values  # written as numbers, True or False
+    text = values.astype(str)
+    formula = text.str.startswith(FORMULA_STARTS) & ~text.str.fullmatch(_NUMBER)
+    return text.mask(formula, "'" + text)
 
 
 @dataclass
@@ -137,8 +150,9 @@ class _Report:
 
 
 def _check_header(header: list[str], schema: InputSchema) -> None:
+    # Columns without a name are kept like any other; only named ones must be unique.
     errors = [{"path": f"line 1/{name}", "message": "appears more than once in the header"}
-              for name in sorted({h for h in header if header.count(h) > 1})]
+              for name, count in sorted(Counter(header).items()) if count > 1 and name]
     errors += [{"path": f"line 1/{name}", "message": "is missing: the header must name this column"}
                for name in schema.names if name not in header]
     if errors:
@@ -154,27 +168,46 @@ def _coerce(chunk: pd.DataFrame, schema: InputSchema) -> tuple[dict[str, Any], n
     for feature in schema.features:
         text = chunk[feature["name"]]
         kind = feature.get("type", "number")
-        if kind in ("number", "integer"):
-            number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)  # ignores spaces
-            ok = np.isfinite(number)
-            if kind == "integer":
-                ok &= np.floor(number) == number
-            values = number.astype(np.int64, copy=False) if kind == "integer" and ok.all() else number
+        if kind == "integer":
+            values, ok = _whole_numbers(text)
+        elif kind == "number":
+            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)  # ignores spaces
+            ok = np.isfinite(values)
         elif kind == "boolean":
             lowered = text.str.strip().str.lower()
             values, ok = lowered.isin(TRUE_WORDS).to_numpy(), lowered.isin(TRUE_WORDS + FALSE_WORDS).to_numpy()
         else:
             values = text.to_numpy(dtype=object)
             ok = text.isin(feature["enum"]).to_numpy() if feature.get("enum") else np.ones(len(text), bool)
-        columns[feature["name"]] = values
+        # _check_row writes the schema's reading of a suspect row into every column; pandas hands
+        # out read-only views.
+        columns[feature["name"]] = values if values.flags.writeable else values.copy()
         bad |= ~ok
     return columns, bad
+
+
+def _whole_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """An integer feature's column read exactly, and a mask of the rows the schema must judge.
+
+    A column of integers an int64 holds is returned as it is. In any other column a double is
+    exact only up to 2^53, so larger values and all that are not whole numbers go to the schema,
+    which reads them as it reads JSON (out of int64's range is an error there); the column is
+    then an object array, which keeps the exact integers the schema returns. Nothing is cast to
+    int64 unless it fits.
+    """
+    parsed = pd.to_numeric(text, errors="coerce")  # ignores spaces
+    if parsed.dtype == np.int64:
+        values = parsed.to_numpy()
+        return values, values != -(2**63)  # -2^63 is outside the range JSON takes (app/violations.py)
+    number = parsed.to_numpy(dtype=np.float64)
+    ok = (np.floor(number) == number) & (np.abs(number) <= 2.0 ** 53)
+    return (number.astype(np.int64) if ok.all() else number.astype(object)), ok
 
 
 def _check_row(chunk: pd.DataFrame, position: int, schema: InputSchema, columns: dict[str, Any],
                report: _Report) -> None:
     """Judge one suspect row with the API's own validator; a row it accepts is typed its way."""
-    line = int(chunk.index[position]) + 2  # the index counts data rows; the header is line 1
+    line = int(chunk.index[position])
     if report.full:
         report.add([])  # enough listed: count the rest without validating them
         return
@@ -190,23 +223,34 @@ def _check_row(chunk: pd.DataFrame, position: int, schema: InputSchema, columns:
         columns[name][position] = typed[name]
 
 
-def _scored(chunk: pd.DataFrame, columns: dict[str, Any], runtime: Runtime, probabilities: bool,
-            sep: str, header: bool) -> bytes:
+def _scored(chunk: Chunk, columns: dict[str, Any], runtime: Runtime, probabilities: bool, sep: str,
+            header: bool, escape_formulas: bool) -> bytes:
+    frame = chunk.frame
     try:
         predictions, probs = runtime.predict(columns, probabilities)
     except InvalidInput as exc:
-        lines = f"lines {chunk.index[0] + 2}-{chunk.index[-1] + 2}"
+        lines = f"lines {frame.index[0]}-{frame.index[-1]}"
         raise InvalidInput(f"{exc.detail} (in {lines} of the file)",
                            errors=[{"path": lines, "message": exc.detail}]) from None
-    out = chunk.drop(columns=[c for c in output_columns(runtime, probabilities) if c in chunk.columns])
+    except UnusableOutput as exc:  # rows of this chunk, named by their lines in the file
+        raise UnusableOutput.for_rows([int(frame.index[r]) for r in exc.rows], "line {}", noun="line") from None
+    out = frame.drop(columns=[c for c in output_columns(runtime, probabilities) if c in frame.columns])
     out["prediction"] = predictions
-    for label in runtime.classes if probs is not None else []:
-        out[f"probability_{label}"] = [p[str(label)] for p in probs]
-    return out.to_csv(index=False, header=header, sep=sep, lineterminator="\n").encode("utf-8")
+    if probs is not None:
+        for label in runtime.classes:
+            out[f"probability_{label}"] = [p[str(label)] for p in probs]
+    if escape_formulas:
+        out = neutralise_formulas(out)
+    return out.to_csv(index=False, header=header, sep=sep, lineterminator="\n", quoting=_quoting(out)).encode("utf-8")
 
 
-def _parser_error(exc: Exception, width: int) -> dict[str, str]:
-    match = _FIELDS.search(str(exc))
-    if match:
-        return {"path": f"line {match[2]}", "message": f"has {match[3]} values; the header has {width} columns"}
-    return {"path": "", "message": f"cannot be read as CSV: {str(exc).splitlines()[-1]}"}
+def _quoting(out: pd.DataFrame) -> int:
+    """Quote where needed. The csv module quotes a value holding the line feed that ends each line,
+    but not one holding a carriage return, which readers take for a line break too: a chunk with
+    such a value has every text value quoted."""
+    for column in range(out.shape[1]):
+        values = out.iloc[:, column]
+        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)) and \
+                values.astype(str).str.contains("\r", regex=False).any():
+            return csv.QUOTE_NONNUMERIC
+    return csv.QUOTE_MINIMAL

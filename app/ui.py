@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, render_template, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from . import cards, requeststate, scoring
 from .api import token_matches
-from .errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady
+from .csvreading import CsvLimits
+from .errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
 from .inference import get_service
 from .registry import ModelVersion, get_registry
 from .runtime import Runtime
@@ -51,8 +52,8 @@ def predict_form(name: str, version: str | None = None) -> tuple[str, int]:
         return _page(entry, runtime, values=values, errors=errors, status=400)
     try:
         predicted = service.predict_batch(entry, batch, runtime.supports_probabilities, state)
-    except InvalidInput as exc:
-        return _page(entry, runtime, values=values, form_error=exc.detail, status=400)
+    except (InvalidInput, UnusableOutput) as exc:
+        return _page(entry, runtime, values=values, form_error=exc.detail, status=exc.status)
     predictions, probs = predicted.predictions, predicted.probabilities
     result = {"prediction": predictions[0], "probabilities": _bars(probs[0]) if probs else None}
     return _page(entry, runtime, values=values, result=result)
@@ -82,10 +83,11 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
             "and upload that file."))
     probabilities = runtime.supports_probabilities and request.form.get("probabilities") == "on"
     try:
-        scored = get_service().score_csv(entry, upload.stream, probabilities, current_app.config["CSV_CHUNK_ROWS"],
-                                         requeststate.current())
-    except InvalidInput as exc:
-        return _page(entry, runtime, status=400, upload_error=exc.detail, upload_errors=exc.errors or [])
+        scored = get_service().score_csv(entry, upload.stream, probabilities, CsvLimits.from_config(current_app.config),
+                                         requeststate.current(),
+                                         escape_formulas=request.form.get("escape_formulas") == "on")
+    except ModelhostError as exc:  # a file refused (400) or too big to read (413): said on the page
+        return _page(entry, runtime, status=exc.status, upload_error=exc.detail, upload_errors=exc.errors or [])
     stem = secure_filename(upload.filename).rsplit(".", 1)[0] or entry.name
     return scoring.download(scored, f"{stem}-scored.csv")
 
@@ -112,11 +114,8 @@ def card(name: str, version: str | None = None) -> str:
 @bp.get("/models/<name>/versions/<version>/plots/<kind>.png")
 def plot(name: str, version: str, kind: str) -> Response:
     """A plot made at training time; only files named in the version's model.json are served."""
-    entry = get_registry().get(name, version)
-    filename = (entry.metadata.get("plots") or {}).get(kind)
-    if not isinstance(filename, str) or not filename.endswith(".png") or "/" in filename or "\\" in filename:
-        abort(404)
-    return send_from_directory(entry.path, filename, mimetype="image/png", max_age=3600)
+    registry = get_registry()
+    return send_file(registry.plot_file(registry.get(name, version), kind), mimetype="image/png", max_age=3600)
 
 
 def _page(entry: ModelVersion, runtime: Runtime, values: dict[str, str] | None = None,

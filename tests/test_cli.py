@@ -92,12 +92,13 @@ def test_models_lists_every_version_with_status_and_metrics(cli, model_repo, sho
     assert house.split()[:5] == ["house", "1*", "regression", "Ridge", "loaded"]
     assert "r2 " in house and "mae " in house
     shop = [line.split(maxsplit=5) for line in lines if line.startswith("shop")]
-    assert [row[1] for row in shop] == ["1", "2", "3*"]
+    # The default (*) is the highest version that loaded, not the broken version 3.
+    assert [row[1] for row in shop] == ["1", "2*", "3"]
     assert shop[0][4] == "loaded" and shop[0][5].startswith("accuracy ")
     assert "failed" in shop[2] and "error: cannot read model.joblib" in shop[2][-1]
     # The table is aligned: each column starts where its heading does.
     for line in lines[1:4]:
-        assert line[lines[0].index("VERSION"):].split()[0] in ("1", "1*", "2")
+        assert line[lines[0].index("VERSION"):].split()[0] in ("1", "1*", "2*")
         assert line[lines[0].index("STATUS"):].split()[0] == "loaded"
 
 

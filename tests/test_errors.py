@@ -79,6 +79,58 @@ def test_wrong_method_is_405_with_allow(client):
     assert "POST" in response.headers["Allow"]
 
 
+def test_error_list_is_capped_and_validation_stops_at_the_cap(repo, monkeypatch):
+    from app import create_app
+    from app.schema import InputSchema
+
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    checked = []
+    real = InputSchema._fast_check
+
+    def counting(self, instances, rows):
+        checked.append(len(instances) if isinstance(instances, list) else 1)
+        return real(self, instances, rows)
+
+    monkeypatch.setattr(InputSchema, "_fast_check", counting)
+    names = [f"x_{i}" for i in range(3)]
+    response = client.post("/v1/models/linear/predict", json={"instances": [{}] * 10000})
+    body = assert_problem(response, 400)
+    assert len(body["errors"]) == 100 and len(response.data) < 20_000
+    assert "Only the first 100 problems are listed" in body["detail"]
+    assert all(e["path"].rsplit("/", 1)[-1] in names for e in body["errors"])
+    # Each instance is looked at once by the vectorised check, then only up to the cap by jsonschema.
+    assert sum(checked) < 10000 + 200
+
+
+def test_many_unknown_keys_give_a_bounded_answer(client):
+    instance = {"x_0": 1, "x_1": 2, "x_2": 3, **{f"k{i}": 0 for i in range(50_000)}}
+    for payload in (instance, {"instances": [instance]}):
+        response = client.post("/v1/models/linear/predict", json=payload)
+        body = assert_problem(response, 400)
+        assert len(body["errors"]) <= 100 and len(response.data) < 20_000
+        assert body["detail"].startswith("Unknown keys: ") and "more" in body["detail"]
+
+
+def test_a_body_of_many_small_values_is_refused_before_it_is_decoded(client):
+    import tracemalloc
+
+    body = b'{"x": [' + b",".join([b"{}"] * 3_000_000) + b"]}"  # 9 MB of empty objects
+    tracemalloc.start()
+    try:
+        response = client.post("/v1/models/linear/predict", data=body, content_type="application/json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "at most" in assert_problem(response, 413)["detail"]
+    assert peak < 4 * len(body)  # the body and a copy or two, not the millions of objects it spells
+
+
+def test_strings_holding_commas_do_not_count_as_values(client):
+    rows = [{"x_0": 1, "x_1": 2, "x_2": 3, "id": "," * 50} for _ in range(400)]
+    answer = client.post("/v1/models/linear/predict", json={"instances": rows})
+    assert answer.status_code == 200 and answer.get_json()["ids"][0] == "," * 50
+
+
 def test_too_many_instances_is_413(repo):
     from app import create_app
 
@@ -109,14 +161,34 @@ def test_unsupported_media_type_is_415(client):
     assert "application/json" in assert_problem(response, 415)["detail"]
 
 
-def test_model_that_failed_to_load_is_503(repo):
+def test_version_that_failed_to_load_is_503_and_not_the_default(repo):
     from app import create_app
 
     (repo / "iris" / "2" / "model.joblib").write_bytes(b"truncated")
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
-    assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 503)
+    assert_problem(client.post("/v1/models/iris/versions/2/predict", json=SETOSA), 503)
     assert_problem(client.get("/v1/models/iris/versions/2/ready"), 503)
-    assert client.post("/v1/models/iris/versions/1/predict", json=SETOSA).status_code == 200
+    # The default is the highest version that loaded, so the model keeps answering.
+    answer = client.post("/v1/models/iris/predict", json=SETOSA)
+    assert answer.status_code == 200 and answer.get_json()["version"] == "1"
+    listing = client.get("/v1/models").get_json()["models"][0]
+    assert listing["versions"] == ["1", "2"] and listing["default_version"] == "1"
+    assert listing["status"] == "degraded"
+    assert client.get("/v1/models/iris").get_json()["version"] == "1"
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    versions = ready.get_json()["models"][0]["versions"]
+    assert [(v["version"], v["status"]) for v in versions] == [("1", "loaded"), ("2", "failed")]
+
+
+def test_model_whose_every_version_failed_is_503(repo):
+    from app import create_app
+
+    for version in ("1", "2"):
+        (repo / "iris" / version / "model.joblib").write_bytes(b"truncated")
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 503)
+    assert "version 2" in body["detail"]
 
 
 def test_unexpected_failure_is_500_without_internals(app, client, monkeypatch):

@@ -2,6 +2,7 @@
 settings per model, and metrics and access-log fields for predictions made from the pages."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -188,3 +189,63 @@ def test_numbers_only_rows_give_the_same_answers_as_named_instances(client):
                         json={"instances": [dict(zip(IRIS_FEATURES, r)) for r in rows]}).get_json()
     assert fast["predictions"] == named["predictions"] and fast["predictions"][:2] == ["setosa", "virginica"]
     assert all(math.isclose(sum(p.values()), 1.0) for p in fast["probabilities"])
+
+
+HUGE = {"x_0": 1e308, "x_1": 1e308, "x_2": -1e308}
+EXTREME = {"sepal_length": 1e308, "sepal_width": -1e308, "petal_length": 1e308, "petal_width": -1e308}
+
+
+def test_non_finite_regression_output_is_a_422_naming_the_instances(client):
+    single = client.post("/v1/models/linear/predict", json=HUGE)
+    assert single.status_code == 422 and single.mimetype == "application/problem+json"
+    body = single.get_json()
+    assert "no usable number" in body["detail"] and "null" not in single.get_data(as_text=True)
+    many = client.post("/v1/models/linear/predict", json={"instances": [[1, 2, 3], list(HUGE.values()), [1, 2, 3]]})
+    assert many.status_code == 422
+    assert [e["path"] for e in many.get_json()["errors"]] == ["instances/1"]
+    assert "instance 1" in many.get_json()["detail"]
+
+
+def test_non_finite_probabilities_are_a_422(client):
+    plain = client.post("/v1/models/iris/predict", json=EXTREME)
+    assert plain.status_code == 200  # a class label is still an answer
+    with_probabilities = client.post("/v1/models/iris/predict?probabilities=true", json={"instances": [SETOSA, EXTREME]})
+    assert with_probabilities.status_code == 422
+    assert [e["path"] for e in with_probabilities.get_json()["errors"]] == ["instances/1"]
+
+
+def test_non_finite_output_on_the_form_page_is_shown_on_the_page(client):
+    page = client.post("/ui/models/linear", data={k: str(v) for k, v in HUGE.items()})
+    assert page.status_code == 422 and page.mimetype == "text/html"
+    assert b"no usable number" in page.data
+
+
+def test_non_finite_output_in_a_csv_file_names_its_lines(client):
+    csv = "x_0,x_1,x_2\n1,2,3\n1e308,1e308,-1e308\n1,2,3\n"
+    api = client.post("/v1/models/linear/predict", data=csv, content_type="text/csv")
+    assert api.status_code == 422 and api.mimetype == "application/problem+json"
+    assert [e["path"] for e in api.get_json()["errors"]] == ["line 3"]
+    page = client.post("/ui/models/linear/score", data={"file": (io.BytesIO(csv.encode()), "rows.csv")},
+                       content_type="multipart/form-data")
+    assert page.status_code == 422 and page.mimetype == "text/html" and b"line 3" in page.data
+
+
+def test_the_largest_integer_reaches_a_dataframe_model_unwrapped(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"age": np.arange(1, 41, dtype=np.int64)})
+    model = LinearRegression().fit(frame, frame["age"] * 2.0)
+    meta = {"task": "regression", "features": [{"name": "age", "type": "integer"}], "target": {"name": "y"}}
+    write_version(tmp_path, "ages", 1, model, meta)
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(tmp_path)}).test_client()
+    for body in ({"age": 2**63 - 1}, {"instances": [[2**63 - 1]]}, {"instances": [{"age": 2**63 - 1}]}):
+        answer = client.post("/v1/models/ages/predict", json=body)
+        assert answer.status_code == 200, answer.get_json()
+        value = answer.get_json().get("prediction") or answer.get_json()["predictions"][0]
+        assert value > 1e19  # 2 * (2^63 - 1), not the wrapped -2^64
+    lowest = client.post("/v1/models/ages/predict", json={"instances": [[-(2**63 - 1)]]})
+    assert lowest.status_code == 200 and lowest.get_json()["predictions"][0] < -1e19
+    # -2^63 - 1 decodes as the double -2^63: refused like 2^63, not taken as another number.
+    for raw in (b'{"age": 9223372036854775808}', b'{"age": -9223372036854775809}', b'{"instances": [[1e20]]}'):
+        too_big = client.post("/v1/models/ages/predict", data=raw, content_type="application/json")
+        assert too_big.status_code == 400 and "64-bit integer" in too_big.get_json()["errors"][0]["message"]

@@ -21,6 +21,26 @@ def test_integer_id_is_echoed_as_given(client):
     assert client.post("/v1/models/iris/predict", json={"id": 7, **SETOSA}).get_json()["id"] == 7
 
 
+@pytest.mark.parametrize("ident", [2**63 - 1, -(2**63 - 1), 123456789012345678])
+def test_large_integer_ids_are_echoed_digit_for_digit(client, ident):
+    single = client.post("/v1/models/iris/predict", json={"id": ident, **SETOSA})
+    assert single.status_code == 200 and f'"id":{ident}' in single.get_data(as_text=True).replace(" ", "")
+    many = client.post("/v1/models/iris/predict", json={"instances": [{"id": ident, **SETOSA}, SETOSA]})
+    assert many.status_code == 200 and f'"ids":[{ident},null]' in many.get_data(as_text=True).replace(" ", "")
+
+
+@pytest.mark.parametrize("raw", [b"1180591620717411303424", b"9223372036854775808", b"-9223372036854775809",
+                                 b"18446744073709551615"])
+def test_ids_that_cannot_be_echoed_exactly_are_refused(client, raw):
+    features = b'"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_width": 0.2'
+    for body, path in ((b'{"id": ' + raw + b", " + features + b"}", "id"),
+                       (b'{"instances": [{"id": ' + raw + b", " + features + b"}]}", "instances/0/id")):
+        answer = client.post("/v1/models/iris/predict", data=body, content_type="application/json")
+        assert answer.status_code == 400, body
+        error = answer.get_json()["errors"][0]
+        assert error["path"] == path and "send other ids as strings" in error["message"]
+
+
 def test_probabilities_are_keyed_by_class_label_and_sum_to_one(client):
     body = client.post("/v1/models/iris/predict?probabilities=true", json=SETOSA).get_json()
     assert set(body["probabilities"]) == {"setosa", "versicolor", "virginica"}

@@ -114,3 +114,130 @@ def test_missing_repository_serves_nothing_and_unknown_model_is_not_found(tmp_pa
     assert registry.models() == [] and registry.all_ready()
     with pytest.raises(ModelNotFound):
         registry.get("iris")
+
+
+@pytest.mark.parametrize("features", [
+    [{"type": "number"}],                      # a feature without a name
+    [1, 2, 3],                                 # features that are not objects
+    "sepal_length",                            # not a list at all
+    [{"name": "a", "type": "decimal"}],        # an unknown type
+    [{"name": "a"}, {"name": "a"}],            # the same name twice
+    [{"name": "a", "minimum": "low"}],         # a range that is not a number
+])
+def test_malformed_model_json_fails_that_version_only(repo, features):
+    directory = repo / "iris" / "2"
+    meta = json.loads((directory / "model.json").read_text())
+    (directory / "model.json").write_text(json.dumps({**meta, "features": features}))
+    registry = load(repo)
+    failed = registry.get("iris", "2")
+    assert failed.status == "failed" and "model.json does not have the shape modelhost reads" in failed.error
+    assert "features" in failed.error
+    assert registry.get("iris", "1").status == "loaded" and registry.get("shop").status == "loaded"
+    assert registry.model("iris").default_version == 1
+
+
+@pytest.mark.parametrize("text", ["[]", "null", '{"task": "classification"}', '{"features": 3}', "{bad json"])
+def test_model_json_of_the_wrong_shape_is_a_load_error_not_a_crash(repo, text):
+    (repo / "iris" / "2" / "model.json").write_text(text)
+    from app import create_app
+
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    assert client.get("/health/ready").status_code == 503
+    assert client.get("/v1/models/iris/versions/2").get_json()["status"] == "failed"
+    # Pages of the failed version render from what could be read, not from the broken file.
+    assert client.get("/ui/models/iris/versions/2/card").status_code == 200
+    assert client.post("/v1/models/iris/predict", json=dict.fromkeys(
+        ["sepal_length", "sepal_width", "petal_length", "petal_width"], 1.0)).status_code == 200
+
+
+def test_unexpected_exception_while_loading_fails_that_version_only(repo, monkeypatch, caplog):
+    import app.registry
+
+    real = app.registry.open_version
+
+    def explode(repository, path, name, version, trusted):
+        if name == "linear":
+            raise MemoryError("out of memory while unpickling")
+        return real(repository, path, name, version, trusted)
+
+    monkeypatch.setattr(app.registry, "open_version", explode)
+    registry = load(repo)
+    assert registry.get("linear").status == "failed"
+    assert "MemoryError" in registry.get("linear").error
+    assert registry.get("iris").status == "loaded"
+
+
+def test_model_json_linking_outside_the_repository_is_refused(repo, tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text((repo / "iris" / "2" / "model.json").read_text())
+    (repo / "iris" / "2" / "model.json").unlink()
+    (repo / "iris" / "2" / "model.json").symlink_to(outside)
+    entry = load(repo).get("iris", "2")
+    assert entry.status == "failed" and "resolves outside the model repository" in entry.error
+    assert entry.recorded == {}
+
+
+def test_plots_are_served_only_from_inside_the_repository(repo, tmp_path):
+    from app import create_app
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2")
+    directory = repo / "iris" / "1"
+    meta = json.loads((directory / "model.json").read_text())
+    meta["plots"] = {"confusion_matrix": "confusion_matrix.png", "leak": "leak.png"}
+    (directory / "model.json").write_text(json.dumps(meta))
+    (directory / "confusion_matrix.png").write_bytes(b"\x89PNG\r\n\x1a\nimage")
+    (directory / "leak.png").symlink_to(secret)
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    good = client.get("/ui/models/iris/versions/1/plots/confusion_matrix.png")
+    assert good.status_code == 200 and good.mimetype == "image/png" and good.data.startswith(b"\x89PNG")
+    leak = client.get("/ui/models/iris/versions/1/plots/leak.png")
+    assert leak.status_code == 404 and b"hunter2" not in leak.data
+    assert client.get("/ui/models/iris/versions/1/plots/missing.png").status_code == 404
+
+
+def test_public_answers_show_paths_relative_to_the_repository(repo):
+    from app import create_app
+
+    (repo / "iris" / "2" / "model.json").write_text("{bad json")
+    (repo / "linear" / "1" / "model.pkl").write_bytes(b"not a pickle")
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    answers = [client.get("/health/ready").get_data(as_text=True),
+               client.get("/v1/models/iris/versions/2").get_data(as_text=True),
+               client.get("/v1/models/linear").get_data(as_text=True),
+               client.post("/v1/models/linear/predict", json={"x_0": 1, "x_1": 2, "x_2": 3}).get_data(as_text=True)]
+    for answer in answers:
+        assert str(repo) not in answer and str(repo.resolve()) not in answer
+    assert "iris/2/model.json is not valid JSON" in answers[1]
+
+
+@pytest.mark.parametrize("version", ["²", "٣", "1" * 5000, "0", "01", "-1", "1.0"])
+def test_versions_that_are_not_plain_positive_numbers_are_404(client, version):
+    for path in (f"/v1/models/iris/versions/{version}", f"/v1/models/iris/versions/{version}/ready"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and answer.mimetype == "application/problem+json", path
+        assert len(answer.get_json()["detail"]) < 300
+    predict = client.post(f"/v1/models/iris/versions/{version}/predict", json={})
+    assert predict.status_code == 404
+    page = client.get(f"/ui/models/iris/versions/{version}")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+
+
+def test_a_long_unknown_model_name_is_a_short_404(client):
+    answer = client.get("/v1/models/" + "a" * 5000)
+    assert answer.status_code == 404 and len(answer.get_json()["detail"]) < 300
+
+
+def test_a_model_folder_that_cannot_be_listed_does_not_stop_the_others(repo, monkeypatch):
+    from pathlib import Path
+
+    real = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "linear":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    registry = load(repo)
+    assert [m.name for m in registry.models()] == ["iris", "shop"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 import orjson
+from jsonschema import Draft202012Validator
 
 from app.decoding import decode_json
 from app.errors import InvalidInput
@@ -21,14 +22,18 @@ CASES = [
     {**GOOD, "i": 2.0}, {**GOOD, "i": 2.5}, {**GOOD, "i": False},
     {**GOOD, "s": "c"}, {**GOOD, "s": 1}, {**GOOD, "b": 1}, {**GOOD, "b": "true"}, {**GOOD, "t": 5},
     {**GOOD, "extra": 1}, {k: v for k, v in GOOD.items() if k != "n"}, {"n": [1]},
+    # 64-bit bounds of integer features and ids
+    {**GOOD, "i": 2**63 - 1}, {**GOOD, "i": 2**63}, {**GOOD, "i": -(2**63)}, {**GOOD, "i": -(2**63 - 1)}, {**GOOD, "i": -(2**63) - 1},
+    {**GOOD, "i": 1e20}, {**GOOD, "i": 2**64 - 1}, {**GOOD, "id": 2**63 - 1}, {**GOOD, "id": 2**63},
+    {**GOOD, "id": 1.1805916207174113e21}, {**GOOD, "id": -(2**63) - 1},
 ]
 
 
 def jsonschema_accepts(body) -> bool:
-    validator = SCHEMA._name_validator if "instances" in body else SCHEMA._single_validator
+    schema = SCHEMA.by_name if "instances" in body else SCHEMA.instance
     if "instances" in body and body["instances"] and isinstance(body["instances"][0], list):
-        validator = SCHEMA._row_validator
-    return not list(validator.iter_errors(body))
+        schema = SCHEMA.by_row
+    return Draft202012Validator(schema).is_valid(body)
 
 
 def parse_accepts(body) -> bool:
@@ -71,6 +76,7 @@ NUMERIC_ROWS = [
     [[1.5, 2]], [[1.5, 2.0]], [[1.5, 2.5]], [[1, 2], [3, 4]], [[1.5]], [[1.5, 2, 3]], [[1.5, [2]]],
     [[[1.5, 2]]], [[1.5, 2], [1.5]], [], [{}], [[None, 2]], [[True, 2]], [[1.5, False]], [["1.5", 2]],
     [[1.5, 2], "x"], [1.5, 2], [[1e308, -1e308]], [[1.5, 123456789012345678901234567890]],
+    [[1.5, 1e20]], [[1.5, 2**63]], [[1.5, 2**63 - 1024]], [[1.5, -(2**63)]], [[1.5, -1e19]],
 ]
 
 
@@ -78,7 +84,7 @@ NUMERIC_ROWS = [
 def test_numeric_rows_checked_by_numpy_agree_with_jsonschema(instances):
     body = {"instances": instances}
     rows = bool(instances) and isinstance(instances[0], list)
-    accepts = not list((NUMERIC._row_validator if rows else NUMERIC._name_validator).iter_errors(body))
+    accepts = Draft202012Validator(NUMERIC.by_row if rows else NUMERIC.by_name).is_valid(body)
     try:
         hints = {False, decode_json(orjson.dumps(body)).numbers_only}
     except TypeError:  # an integer beyond 64 bits, which orjson does not write
@@ -101,3 +107,12 @@ def test_numeric_rows_checked_by_numpy_agree_with_jsonschema(instances):
 ])
 def test_the_numbers_only_hint_is_given_only_for_bodies_of_plain_numbers(text, numbers_only):
     assert decode_json(text).numbers_only is numbers_only
+
+
+def test_integer_text_is_read_exactly():
+    typed = SCHEMA.from_form({"i": "9223372036854775807"})
+    assert typed["i"] == 2**63 - 1 and type(typed["i"]) is int
+    assert SCHEMA.from_form({"i": " 3.0 "})["i"] == 3 and SCHEMA.from_form({"i": "1e3"})["i"] == 1000
+    assert SCHEMA.from_form({"i": "1e20"})["i"] == 10**20  # refused later by the 64-bit bounds
+    with pytest.raises(InvalidInput, match="64-bit integer"):
+        SCHEMA.parse({**GOOD, **SCHEMA.from_form({"i": "1e20"})}, 1)

@@ -169,6 +169,34 @@ def test_oversize_upload_gets_a_page_not_a_json_error(trained):
     assert "larger than the upload limit of 2 KiB" in html(response)
 
 
+def test_upload_form_escapes_formulas_when_ticked_which_it_is_by_default(ui):
+    page = html(ui.get("/ui/models/iris/versions/2"))
+    assert '<input type="checkbox" name="escape_formulas" checked>' in page
+    assert "instead of running as formulas" in page
+    content = f"note,{HEADER}\n=1+1,5.0,3.4,1.5,0.2\n-1.5,5.0,3.4,1.5,0.2\n".encode()
+    escaped = upload(ui, content, escape_formulas="on").get_data(as_text=True).splitlines()
+    assert escaped[1].startswith("'=1+1,5.0,") and escaped[2].startswith("-1.5,5.0,")
+    unticked = upload(ui, content).get_data(as_text=True).splitlines()
+    assert unticked[1].startswith("=1+1,5.0,")
+
+
+def test_old_mac_line_breaks_are_scored_on_the_page(ui):
+    response = upload(ui, f"{HEADER}\r5.0,3.4,1.5,0.2\r6.6,3.0,5.5,2.0\r".encode())
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert len(pd.read_csv(io.BytesIO(response.data))) == 2
+
+
+def test_upload_refusals_are_pages_not_problem_documents(trained):
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(trained), "CSV_MAX_COLUMNS": 6}).test_client()
+    response = upload(client, f"{HEADER},a,b,c\n5.0,3.4,1.5,0.2,1,2,3\n".encode())
+    assert response.status_code == 413
+    page = html(response)
+    assert "at most 6" in page and "MODELHOST_CSV_MAX_COLUMNS" in page
+    response = upload(client, f"{HEADER}\n5.0,3.4,1.5,0.2,9\n".encode())
+    assert response.status_code == 400
+    assert "<strong>Line 2:</strong> has 5 values; the header has 4 columns" in html(response)
+
+
 def test_template_csv_scores_as_is(ui):
     template = ui.get("/ui/models/iris/template.csv")
     assert template.mimetype == "text/csv" and template.get_data(as_text=True).startswith(HEADER + "\n")

@@ -1,0 +1,140 @@
+"""The model repository on disk: its layout, ``model.json``, and reading files safely.
+
+Layout: ``<root>/<name>/<version>/model.{joblib,pkl,skops}`` plus an optional ``model.json``.
+Every file is read only when it resolves inside the repository (a link out of it is refused),
+``model.json`` is checked against a JSON Schema before anything uses it, and every message names
+paths relative to the repository root, so answers never show where the server keeps its files.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
+#: Artifact file names, in the order they are looked for.
+ARTIFACTS = ("model.joblib", "model.pkl", "model.skops")
+METADATA_FILE = "model.json"
+#: Largest model.json read; the ones training writes are a few kilobytes.
+MAX_METADATA_BYTES = 4 * 1024 * 1024
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_STRING_OR_NULL = {"type": ["string", "null"]}
+#: What modelhost reads from model.json; other keys are kept and shown as they are.
+METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["task", "features"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": ["integer", "string", "null"]},
+        "task": {"enum": ["classification", "regression"]},
+        "framework": _STRING_OR_NULL,
+        "framework_version": _STRING_OR_NULL,
+        "estimator": _STRING_OR_NULL,
+        "artifact": _STRING_OR_NULL,
+        "sha256": _STRING_OR_NULL,
+        "created_at": _STRING_OR_NULL,
+        "features": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "type": {"enum": ["number", "integer", "string", "boolean"]},
+                    "enum": {"type": ["array", "null"],
+                             "items": {"type": ["string", "number", "boolean"]}},
+                    "minimum": _NUMBER_OR_NULL,
+                    "maximum": _NUMBER_OR_NULL,
+                    "description": _STRING_OR_NULL,
+                },
+            },
+        },
+        "target": {"type": "object", "properties": {"name": {"type": ["string", "null"]},
+                                                   "classes": {"type": "array"}}},
+        "metrics": {"type": "object", "additionalProperties": _NUMBER_OR_NULL},
+        "plots": {"type": "object", "additionalProperties": {"type": "string"}},
+        "feature_importance": {"type": "array", "items": {
+            "type": "object", "properties": {"feature": {"type": "string"}, "importance": {"type": "number"}}}},
+        "feature_importance_method": _STRING_OR_NULL,
+        "training_data": {"type": "object"},
+        "params": {"type": "object"},
+        "batching": {"type": "object"},
+    },
+}
+_METADATA_VALIDATOR = Draft202012Validator(METADATA_SCHEMA)
+
+
+class LoadError(Exception):
+    """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
+
+
+class Repository:
+    """The folder of models: where each version lives and how its files are read."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._resolved = self.root.resolve()
+
+    def relative(self, path: Path) -> str:
+        """A path as the repository shows it to clients: relative to the root."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return Path(path).name
+
+    def inside(self, path: Path) -> Path:
+        """The resolved path, or LoadError when it (or a link on the way) leads out of the repository."""
+        resolved = Path(path).resolve()
+        if self._resolved not in resolved.parents:
+            raise LoadError(f"{self.relative(path)} resolves outside the model repository; copy the file "
+                            "into the repository instead of linking it")
+        return resolved
+
+    def find_artifact(self, directory: Path) -> Path | None:
+        """The version directory's artifact file, or None when it has none."""
+        for name in ARTIFACTS:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def read_metadata(self, directory: Path) -> dict[str, Any] | None:
+        """The checked ``model.json`` of a version directory, or None when it is absent."""
+        path = directory / METADATA_FILE
+        if not path.is_file():
+            return None
+        where = self.relative(path)
+        resolved = self.inside(path)
+        try:
+            if resolved.stat().st_size > MAX_METADATA_BYTES:
+                raise LoadError(f"{where} is larger than {MAX_METADATA_BYTES // (1 << 20)} MiB; "
+                                "it should hold metadata only")
+            data = json.loads(resolved.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LoadError(f"{where} is not valid JSON ({type(exc).__name__}: {exc}); fix or delete it") from None
+        check_metadata(data, where)
+        return data
+
+
+def check_metadata(data: Any, where: str) -> None:
+    """LoadError naming every problem when ``model.json`` does not have the shape modelhost reads."""
+    problems = []
+    for error in sorted(_METADATA_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        location = "/".join(str(p) for p in error.absolute_path) or "the top level"
+        problems.append(f"{location}: {error.message}")
+        if len(problems) == 10:
+            break
+    if not problems:
+        counts = Counter(f["name"] for f in data["features"])
+        problems = [f"features: '{n}' is listed more than once" for n in sorted(n for n, c in counts.items() if c > 1)]
+    if problems:
+        raise LoadError(f"{where} does not have the shape modelhost reads: " + "; ".join(problems) +
+                        ". Fix the file (flask train writes a valid one) or delete it to infer the metadata "
+                        "from the estimator")
