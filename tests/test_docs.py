@@ -1,10 +1,14 @@
 """The OpenAPI document validates, documents every endpoint, and its examples really work."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from openapi_spec_validator import validate
+from sklearn.linear_model import LogisticRegression
 
 from app import create_app
+from tests.conftest import IRIS_FEATURES, _iris_like, iris_metadata, write_version
 
 
 @pytest.fixture
@@ -30,7 +34,12 @@ def test_every_route_is_documented_with_its_errors(app, spec):
     documented = set(spec["paths"])
     for rule in app.url_map.iter_rules():
         path = rule.rule.replace("<", "{").replace(">", "}")
-        if path.startswith(("/v1", "/health", "/metrics")):
+        if path.startswith("/v1/models/{name}") and path.endswith("/predict"):
+            # What a predict request holds depends on the model: each has the path of its own.
+            for name in ("iris", "linear", "shop"):
+                assert path.replace("{name}", name) in documented, path
+            assert path not in documented, f"{path} cannot say which body each model takes"
+        elif path.startswith(("/v1", "/health", "/metrics")):
             assert path in documented, path
     predict = spec["paths"]["/v1/models/iris/predict"]["post"]
     assert {"200", "400", "404", "405", "413", "415", "500", "503"} <= set(predict["responses"])
@@ -53,6 +62,84 @@ def test_documented_examples_predict_successfully(client, spec, name):
     for example in content["examples"].values():
         response = client.post(f"/v1/models/{name}/predict", json=example["value"])
         assert response.status_code == 200, (example, response.get_json())
+
+
+def operation(spec: dict, path: str) -> dict:
+    return spec["paths"][path]["post"]
+
+
+def body_schemas(spec: dict, path: str) -> list[str]:
+    """The component names of an operation's JSON body forms."""
+    content = operation(spec, path)["requestBody"]["content"]["application/json"]
+    return [ref["$ref"].rsplit("/", 1)[-1] for ref in content["schema"]["oneOf"]]
+
+
+@pytest.mark.parametrize("name", ["iris", "linear", "shop"])
+def test_documented_csv_pattern_matches_the_example_and_such_files_are_scored(client, spec, name):
+    csv = operation(spec, f"/v1/models/{name}/predict")["requestBody"]["content"]["text/csv"]
+    pattern = csv["schema"]["pattern"]
+    header, row = csv["example"].splitlines()
+    for text in (csv["example"], f"{header}\n{row}\n{row}", f"{header}\n{row}\n{row}\n"):
+        assert re.search(pattern, text), (pattern, text)
+        response = client.post(f"/v1/models/{name}/predict", data=text, content_type="text/csv")
+        assert response.status_code == 200, (text, response.get_json())
+    for refused in ("", header, f"{row}\n", f"{header}\n{row},1\n", f"{header}\n\n{row}\n"):
+        assert not re.search(pattern, refused), (pattern, refused)
+
+
+def test_probabilities_parameter_says_what_each_model_takes(client, spec):
+    def probabilities(path: str) -> dict:
+        return next(p for p in operation(spec, path)["parameters"] if p["name"] == "probabilities")
+
+    for path in ("/v1/models/iris/predict", "/v1/models/iris/versions/{version}/predict"):
+        assert probabilities(path)["schema"] == {"type": "boolean"}
+    for path in ("/v1/models/linear/predict", "/v1/models/linear/versions/{version}/predict"):
+        assert probabilities(path)["schema"] == {"type": "boolean", "enum": [False]}
+    body = {"x_0": 1.0, "x_1": 2.0, "x_2": 3.0}
+    assert client.post("/v1/models/linear/predict?probabilities=false", json=body).status_code == 200
+    assert client.post("/v1/models/linear/predict?probabilities=true", json=body).status_code == 400
+    # An empty value is read as absent, which the document says with allowEmptyValue.
+    assert probabilities("/v1/models/linear/predict")["allowEmptyValue"] is True
+    assert client.post("/v1/models/linear/predict?probabilities=", json=body).status_code == 200
+
+
+def test_rows_are_documented_where_openapi_can_describe_them(client, spec):
+    """OpenAPI 3.0 has no per-position item types: rows of mixed types are described in words."""
+    assert body_schemas(spec, "/v1/models/iris/predict") == ["iris.instance", "iris.instances", "iris.rows"]
+    rows = spec["components"]["schemas"]["iris.rows"]["properties"]["instances"]["items"]
+    assert rows["items"] == {"type": "number"} and rows["minItems"] == rows["maxItems"] == 4
+    assert body_schemas(spec, "/v1/models/shop/predict") == ["shop.instance", "shop.instances"]
+    assert "shop.rows" not in spec["components"]["schemas"]
+    assert "rows" in spec["components"]["schemas"]["shop.instances"]["description"].lower()
+    examples = operation(spec, "/v1/models/shop/predict")["requestBody"]["content"]["application/json"]["examples"]
+    assert "rows" not in examples
+    assert client.post("/v1/models/shop/predict", json={"instances": [["red", 3.0]]}).status_code == 200
+    assert client.post("/v1/models/shop/predict", json={"instances": [[3.0, "red"]]}).status_code == 400
+
+
+def test_versions_with_other_features_or_none_loaded_have_paths_of_their_own(repo, estimators):
+    features, labels = _iris_like()
+    narrow = LogisticRegression(max_iter=500).fit(features[IRIS_FEATURES[:3]], labels)
+    metadata = iris_metadata()
+    write_version(repo, "iris", 3, narrow, {**metadata, "version": 3, "features": metadata["features"][:3]})
+    broken = write_version(repo, "iris", 4, estimators["iris1"], {**metadata, "version": 4})
+    (broken / "model.joblib").write_bytes(b"not a model")
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    spec = client.get("/apispec.json").get_json()
+    validate(spec)
+    # Version 3, the highest that loaded, is the default; 1 and 2 take a fourth feature.
+    shared = operation(spec, "/v1/models/iris/versions/{version}/predict")["parameters"][0]
+    assert shared["schema"]["enum"] == ["3"]
+    assert spec["components"]["schemas"]["iris.instance"]["required"] == IRIS_FEATURES[:3]
+    for number in ("1", "2"):
+        assert body_schemas(spec, f"/v1/models/iris/versions/{number}/predict")[0] == f"iris.v{number}.instance"
+        own = spec["components"]["schemas"][f"iris.v{number}.instance"]
+        assert own["required"] == IRIS_FEATURES
+        assert client.post(f"/v1/models/iris/versions/{number}/predict", json=own["example"]).status_code == 200
+        assert client.post("/v1/models/iris/versions/3/predict", json=own["example"]).status_code == 400
+    failed = operation(spec, "/v1/models/iris/versions/4/predict")
+    assert "requestBody" not in failed and set(failed["responses"]) == {"401", "503"}
+    assert client.post("/v1/models/iris/versions/4/predict", json={}).status_code == 503
 
 
 def test_swagger_ui_is_served_without_external_resources(client):
