@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterator
+import uuid
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 TIMEOUT = 10
-MAX_BATCH_SIZE = int(os.environ.get("MODELHOST_MAX_BATCH_SIZE", 10_000))
-MAX_CONTENT_LENGTH = int(os.environ.get("MODELHOST_MAX_CONTENT_LENGTH", 10 * 1024 * 1024))
+MAX_BATCH_SIZE = int(os.environ.get("MODELHOST_MAX_BATCH_SIZE", "10000"))
+MAX_CONTENT_LENGTH = int(os.environ.get("MODELHOST_MAX_CONTENT_LENGTH", str(10 * 1024 * 1024)))
 IRIS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 IRIS_ROW = list(IRIS.values())
 PREDICT = "/v1/models/iris/predict"
@@ -66,9 +68,9 @@ def test_invalid_json_is_400(session, base_url, text) -> None:
 def test_non_finite_numbers_are_400(session, base_url, value, shape) -> None:
     """NaN, Infinity and numbers beyond a double are not valid JSON numbers for a model."""
     if shape == "single":
-        text = '{"sepal_length": %s, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}' % value
+        text = f'{{"sepal_length": {value}, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}}'
     else:
-        text = '{"instances": [[5.1, 3.5, 1.4, 0.2], [%s, 3.5, 1.4, 0.2]]}' % value
+        text = f'{{"instances": [[5.1, 3.5, 1.4, 0.2], [{value}, 3.5, 1.4, 0.2]]}}'
     assert_problem(post_json_text(session, base_url, text), 400)
 
 
@@ -209,6 +211,93 @@ def test_wrong_method_is_405_with_allow(session, base_url, method, path, allowed
     assert method not in allow
 
 
+# --- TRACE, long paths and Apache's own answers ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def behind_apache(session: requests.Session, base_url: str) -> None:
+    server = session.get(f"{base_url}/health/live", timeout=TIMEOUT).headers.get("Server", "")
+    if "apache" not in server.lower():
+        pytest.skip(f"Server is {server!r}, not Apache: these answers come from the Apache configuration "
+                    "(docker/apache/); run against the container or `make run`")
+
+
+def probed(session: requests.Session, method: str, url: str) -> tuple[requests.Response, str]:
+    """A request with a header that an echo of the request (TRACE) would give back; returns both."""
+    probe = f"trace-probe-{uuid.uuid4().hex}"
+    return session.request(method, url, headers={"X-Trace-Probe": probe}, timeout=TIMEOUT), probe
+
+
+@pytest.mark.parametrize("path,allowed", [
+    ("/", "GET"),
+    ("/v1/models", "GET"),
+    ("/v1/models/iris", "GET"),
+    (PREDICT, "POST"),
+    ("/v1/models/iris/versions/1/predict", "POST"),
+    ("/health/ready", "GET"),
+    ("/apispec.json", "GET"),
+])
+def test_trace_is_405_with_allow_and_never_echoed(session, base_url, path, allowed) -> None:
+    """No cross-site tracing: TRACE is refused like any method a path does not take."""
+    response, probe = probed(session, "TRACE", base_url + path)
+    assert_problem(response, 405)
+    allow = {m.strip().upper() for m in response.headers.get("Allow", "").split(",")}
+    assert allowed in allow and "TRACE" not in allow, f"Allow: {response.headers.get('Allow')!r}"
+    assert probe not in response.text and "message/http" not in response.headers["Content-Type"]
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/.modelhost-errors/problem.json", "/.modelhost-errors/"])
+@pytest.mark.parametrize("method", ["GET", "POST", "TRACE"])
+def test_error_document_folder_is_an_unknown_path(session, base_url, behind_apache, method, path) -> None:
+    """Apache's error documents are its answers to errors, not a resource a client can ask for."""
+    response, probe = probed(session, method, base_url + path)
+    problem = assert_problem(response, 404)
+    assert "address" not in problem["detail"] and probe not in response.text
+
+
+@pytest.mark.parametrize("method", ["TRACE", "DELETE"])
+def test_status_page_takes_only_get(session, base_url, behind_apache, method) -> None:
+    """Apache's status page: from outside, a 403 for every method that says why; from the server
+    itself (a host `make run`), a 405 with Allow for anything but GET."""
+    local = session.get(base_url + "/server-status", timeout=TIMEOUT).status_code == 200
+    response, probe = probed(session, method, base_url + "/server-status")
+    if local:
+        assert_problem(response, 405)
+        allow = {m.strip().upper() for m in response.headers.get("Allow", "").split(",")}
+        assert "GET" in allow and method not in allow, f"Allow: {response.headers.get('Allow')!r}"
+    else:
+        problem = assert_problem(response, 403)
+        assert "server itself" in problem["detail"], problem
+    assert probe not in response.text
+
+
+@pytest.mark.parametrize("method,template", [
+    ("GET", "/v1/models/{}"),
+    ("GET", "/v1/models/{}/versions/1"),
+    ("POST", "/v1/models/{}/predict"),
+    ("POST", "/v1/models/{}/versions/1/predict"),
+])
+@pytest.mark.parametrize("length", [300, 5000])
+def test_long_model_name_is_an_unknown_model(session, base_url, method, template, length) -> None:
+    """Longer than a file name may be (5000 > PATH_MAX), and still the application's 404."""
+    name = "a" * length
+    response = session.request(method, base_url + template.format(name), json=IRIS if method == "POST" else None,
+                               timeout=TIMEOUT)
+    problem = assert_problem(response, 404)
+    assert "no model named" in problem["detail"].lower(), problem["detail"][:300]
+
+
+def test_url_beyond_the_request_line_limit_is_414(session, base_url, behind_apache) -> None:
+    """Apache's limit on the request line, answered as a problem document that names the limit."""
+    response = session.get(base_url + "/v1/models/" + "a" * 9000, headers={"X-Request-ID": "long-url-1"},
+                           timeout=TIMEOUT)
+    assert response.status_code == 414, response.text[:300]
+    assert response.headers["Content-Type"].split(";")[0] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 414 and problem["title"] == "URI Too Long"
+    assert "8190 bytes" in problem["detail"] and "request body" in problem["detail"]
+    assert problem["request_id"] == response.headers["X-Request-ID"]
+
+
 # --- 413 ------------------------------------------------------------------------------------
 
 def test_a_full_batch_is_accepted(session, base_url) -> None:
@@ -231,8 +320,8 @@ def oversized_body() -> bytes:
     Were the limit not enforced, this would be answered 200, so a 413 can only come from it.
     """
     padding = "x" * (MAX_CONTENT_LENGTH + 1024 * 1024)
-    return ('{"id": "%s", "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, '
-            '"petal_width": 0.2}' % padding).encode()
+    return (f'{{"id": "{padding}", "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, '
+            '"petal_width": 0.2}').encode()
 
 
 def test_body_over_the_size_limit_is_413(base_url, session) -> None:

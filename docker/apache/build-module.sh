@@ -10,6 +10,9 @@ apxs=$(command -v apxs || command -v apxs2) ||
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$here/mod_modelhost.c" "$work/"
-(cd "$work" && "$apxs" -c mod_modelhost.c >build.log 2>&1) || { cat "$work/build.log" >&2; exit 1; }
+# Warnings are errors: an undeclared Apache function would otherwise compile, returning an int
+# where the module expects a pointer.
+(cd "$work" && "$apxs" -Wc,-Wall -Wc,-Werror -c mod_modelhost.c >build.log 2>&1) ||
+    { cat "$work/build.log" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 install -m 0644 "$work/.libs/mod_modelhost.so" "$out"
