@@ -125,6 +125,22 @@ def test_spec_has_each_models_predict_path(spec, name) -> None:
     assert "200" in operation["responses"]
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_spec_examples_are_accepted_and_match_their_schemas(session, base_url, spec, name) -> None:
+    """Every request example of a model's predict operation is answered 200; the CSV one fits its pattern."""
+    path = f"/v1/models/{name}/predict"
+    content = spec["paths"][path]["post"]["requestBody"]["content"]
+    for example in content["application/json"]["examples"].values():
+        response = session.post(base_url + path, json=example["value"], timeout=TIMEOUT)
+        assert response.status_code == 200, f"{example}\n-> {response.status_code} {response.text[:300]}"
+    csv = content["text/csv"]
+    assert re.search(csv["schema"]["pattern"], csv["example"]), csv
+    response = session.post(base_url + path, data=csv["example"].encode(), headers={"Content-Type": "text/csv"},
+                            timeout=TIMEOUT)
+    assert response.status_code == 200, f"{csv['example']}\n-> {response.status_code} {response.text[:300]}"
+    assert "prediction" in response.text.splitlines()[0].split(","), response.text[:300]
+
+
 def test_spec_documents_the_model_endpoints(spec) -> None:
     paths = spec["paths"]
     for path in ("/v1/models", "/health/live", "/health/ready"):
@@ -200,6 +216,6 @@ def test_content_security_policy_lets_the_swagger_ui_work(session, base_url, api
             f"{directive} does not allow this server's own assets: {policy}"
     assert allows_inline(csp_sources(policy, "script-src"), page.inline_scripts), \
         f"the Swagger UI's inline start-up script is blocked by: {policy}"
-    styles = re.findall(r"<style[^>]*>(.*?)</style>", response.text, re.S)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", response.text, re.DOTALL)
     assert allows_inline(csp_sources(policy, "style-src"), styles), \
         f"the Swagger UI's inline styles are blocked by: {policy}"
