@@ -102,3 +102,9 @@ integration: venv ## Build the image, run it, and test it over HTTP (or test BAS
 .PHONY: bench
 bench: venv ## Benchmark modelhost (container, host) against a naive Flask/gunicorn baseline with wrk
 	IMAGE=$(IMAGE) $(BIN)/python bench/bench.py
+
+# Not part of CI: 10 minutes by default. DURATION, WARMUP, CONNECTIONS, SAMPLE_INTERVAL,
+# MAX_MEMORY_GROWTH and the MODELHOST_* tuning variables change the run (bench/soak.py).
+.PHONY: soak
+soak: venv ## Soak the container: 10 min at 64 connections of valid, invalid and CSV requests; fails on errors or memory growth
+	IMAGE=$(IMAGE) $(BIN)/python bench/soak.py

@@ -446,10 +446,12 @@ class Container(Server):
     name = "container"
     start_timeout = 120.0
 
-    def __init__(self, models_dir: Path, image: str, tuning: dict[str, str]) -> None:
+    def __init__(self, models_dir: Path, image: str, tuning: dict[str, str],
+                 docker_options: tuple[str, ...] = ()) -> None:
         super().__init__(models_dir)
         self.image = image
         self.tuning = tuning
+        self.docker_options = docker_options
         self.container = f"modelhost-bench-{os.getpid()}"
         self.started = False
 
@@ -457,7 +459,7 @@ class Container(Server):
         env_args = [arg for name, value in self.tuning.items() for arg in ("--env", f"{name}={value}")]
         result = run(["docker", "run", "--detach", "--name", self.container,
                       "--publish", f"{LOOPBACK}:{self.port}:8000", "--volume", f"{self.models_dir}:/models:ro",
-                      *env_args, self.image])
+                      *env_args, *self.docker_options, self.image])
         self.started = True  # even a failed run may leave a created container behind
         if result.returncode != 0:
             raise BenchError(f"docker run {self.image} failed:\n{tail(result.stderr)}")
@@ -571,10 +573,25 @@ class WrkResult:
         return self.non2xx + self.connect_errors + self.read_errors + self.write_errors + self.timeouts
 
 
+def wrk_command(url: str, script: Path, connections: int, duration: str, threads: int) -> list[str]:
+    """wrk's command line: keep-alive connections, at most one thread per connection, a Lua script."""
+    return ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}",
+            "--timeout", WRK_TIMEOUT, "--latency", "-s", str(script), url]
+
+
+def wrk_report(command: list[str], returncode: int, stdout: str, stderr: str, target: str) -> dict[str, Any]:
+    """The one ``BENCH_RESULT {...}`` line a bench Lua script prints when done, as a dict."""
+    lines = [line for line in stdout.splitlines() if line.startswith("BENCH_RESULT ")]
+    if returncode != 0 or len(lines) != 1:
+        raise BenchError(f"wrk against {target} failed (status {returncode}): {' '.join(command)}\n"
+                         f"{tail(stdout + stderr)}")
+    report: dict[str, Any] = json.loads(lines[0].removeprefix("BENCH_RESULT "))
+    return report
+
+
 def run_wrk(server: Server, workload: Workload, duration: str, threads: int, output: Path | None) -> WrkResult:
     """Load the server with one workload for ``duration``; wrk's full output goes to ``output``."""
-    command = ["wrk", f"-t{min(threads, workload.connections)}", f"-c{workload.connections}", f"-d{duration}",
-               "--timeout", WRK_TIMEOUT, "--latency", "-s", str(LUA_SCRIPT), server.url]
+    command = wrk_command(server.url, LUA_SCRIPT, workload.connections, duration, threads)
     env = {**os.environ, "BENCH_BODY": str(workload.body.path), "BENCH_PATH": workload.path}
     try:
         result = run(command, env=env, timeout=seconds(duration) + 60)
@@ -582,11 +599,7 @@ def run_wrk(server: Server, workload: Workload, duration: str, threads: int, out
         raise BenchError(f"wrk against {server.name} did not finish: {' '.join(command)}") from None
     if output is not None:
         output.write_text(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}")
-    lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
-    if result.returncode != 0 or len(lines) != 1:
-        raise BenchError(f"wrk against {server.name} failed (status {result.returncode}):\n"
-                         f"{tail(result.stdout + result.stderr)}")
-    return WrkResult(**json.loads(lines[0].removeprefix("BENCH_RESULT ")))
+    return WrkResult(**wrk_report(command, result.returncode, result.stdout, result.stderr, server.name))
 
 
 # --- Report -----------------------------------------------------------------------------------

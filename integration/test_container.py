@@ -1,5 +1,6 @@
 """Behaviour of the container image itself: user, signals, read-only root, mounted models,
-and what Apache answers before a request reaches the application.
+an application process killed under load, and what Apache answers before a request reaches
+the application.
 
 Each test starts its own container of ``MODELHOST_IMAGE`` (default ``modelhost:latest``) on a
 free loopback port with the docker CLI, and removes it afterwards. The module is skipped when
@@ -13,10 +14,12 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Self
 
 import pytest
 import requests
@@ -186,6 +189,116 @@ def test_both_wsgi_modes_serve_predictions(start_container, mode: str, daemons: 
     names = json.loads(container.exec_python(PROCESS_COMMANDS))
     assert sum(name.startswith("(wsgi:") for name in names) == daemons, names
     assert f"({mode} mode)" in container.logs()
+
+
+# Prints {pid: program} of the processes that run the application: those with scikit-learn in
+# their memory maps (Apache's children in embedded mode, mod_wsgi's daemons in daemon mode).
+APP_PROCESSES = (
+    "import json, os\n"
+    "found = {}\n"
+    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+    "    try:\n"
+    "        with open(f'/proc/{pid}/maps') as maps:\n"
+    "            if any('/sklearn/' in line for line in maps):\n"
+    "                found[pid] = open(f'/proc/{pid}/cmdline').read().split('\\0')[0].strip()\n"
+    "    except OSError:\n"
+    "        continue\n"
+    "print(json.dumps(found))\n"
+)
+#: Client threads of the fault test; each has one request in flight at a time.
+CLIENTS = 8
+FAULT_TIMEOUT = 180.0
+
+
+def app_processes(container: Container) -> dict[int, str]:
+    return {int(pid): name for pid, name in json.loads(container.exec_python(APP_PROCESSES)).items()}
+
+
+def wait_for_app_processes(container: Container, count: int, without: int | None = None) -> dict[int, str]:
+    """Wait until ``count`` processes (none of them ``without``) run the application; return them."""
+    deadline = time.monotonic() + FAULT_TIMEOUT
+    found: dict[int, str] = {}
+    while time.monotonic() < deadline:
+        found = app_processes(container)
+        if len(found) == count and without not in found:
+            return found
+        time.sleep(1)
+    pytest.fail(f"expected {count} processes running the application (not {without}), found {found}:\n"
+                f"{container.logs()[-5000:]}")
+
+
+class Load:
+    """Client threads that each predict over their own keep-alive connection, one request at a time."""
+
+    def __init__(self, url: str, clients: int) -> None:
+        self.url = url + "/v1/models/iris/predict"
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.successes = 0
+        self.failures: list[tuple[int, str]] = []  # (client, what went wrong)
+        self.threads = [threading.Thread(target=self.client, args=(i,), daemon=True) for i in range(clients)]
+
+    def __enter__(self) -> Self:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=90)
+
+    def client(self, number: int) -> None:
+        with requests.Session() as session:
+            while not self.stopping.is_set():
+                failure = None
+                try:
+                    response = session.post(self.url, json={"instances": [IRIS] * 3}, timeout=60)
+                    if response.status_code != 200 or response.json()["predictions"] != ["setosa"] * 3:
+                        failure = f"HTTP {response.status_code}: {response.text[:200]}"
+                except (requests.RequestException, ValueError) as exc:
+                    failure = f"{type(exc).__name__}: {exc}"
+                with self.lock:
+                    if failure is None:
+                        self.successes += 1
+                    else:
+                        self.failures.append((number, failure))
+
+    def wait_for_successes(self, count: int) -> None:
+        deadline = time.monotonic() + FAULT_TIMEOUT
+        while self.successes < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"only {self.successes} of {count} predictions succeeded within {FAULT_TIMEOUT:.0f} s; "
+                            f"failures: {self.failures[:5]}")
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_a_killed_application_process_comes_back_and_only_its_requests_fail(start_container, mode: str) -> None:
+    """kill -9 of one process that runs the app, under load: the rest keep answering, and it is replaced."""
+    container = start_container(env={} if mode == "embedded" else {"MODELHOST_WSGI_MODE": mode})
+    container.wait("/health/ready")
+    with Load(container.url, CLIENTS) as load:
+        load.wait_for_successes(CLIENTS * 5)
+        before = wait_for_app_processes(container, count=2)
+        assert load.failures == [], load.failures
+        victim = max(before)
+        container.exec_python(f"import os, signal; os.kill({victim}, signal.SIGKILL)")
+        answered_at_kill = load.successes
+        after = wait_for_app_processes(container, count=len(before), without=victim)
+        # The others kept answering while it was replaced, and the replacement answers too.
+        load.wait_for_successes(answered_at_kill + CLIENTS * 20)
+    assert docker("inspect", "-f", "{{.State.Running}}", container.name).stdout.strip() == "true"
+    assert set(after) - set(before), f"no new process: before {before}, after {after}"
+    # Each client has one request in flight at a time, so the kill can cost each at most one.
+    per_client = Counter(client for client, _ in load.failures)
+    assert all(count <= 1 for count in per_client.values()), load.failures
+    assert len(load.failures) <= CLIENTS, load.failures
+    # New connections, spread over every process's listener, are answered.
+    for _ in range(20):
+        response = requests.post(container.url + "/v1/models/iris/predict", json=IRIS,
+                                 headers={"Connection": "close"}, timeout=60)
+        assert response.status_code == 200 and response.json()["prediction"] == "setosa", response.text
 
 
 def test_read_only_root_filesystem_still_serves(start_container) -> None:
