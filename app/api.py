@@ -112,6 +112,8 @@ def predict_csv(entry: ModelVersion, probabilities: bool, escape_formulas: bool)
 
 def query_switch(name: str, default: bool) -> bool:
     """A true/false query parameter (``default`` when absent), read strictly so a typo is not ignored."""
+    if not request.query_string:  # the common case: no parameters to parse
+        return default
     value = request.args.get(name, "").strip().lower()
     if not value:
         return default

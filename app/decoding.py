@@ -37,7 +37,7 @@ def decode_json(raw: bytes, max_values: int | None = None) -> Decoded:
     With ``max_values``, a body holding more values than that (numbers, strings, objects and
     arrays) is PayloadTooLarge (413) before it is decoded.
     """
-    if max_values is not None:
+    if max_values is not None and len(raw) > max_values:  # each value counted takes a byte of its own
         _check_size(raw, max_values)
     try:
         body = orjson.loads(raw)

@@ -177,6 +177,8 @@ class Runtime:
 
     def unusable_rows(self, predictions: np.ndarray, probs: np.ndarray | None) -> list[int]:
         """Rows whose prediction or probabilities are NaN or infinite (no answer a client can use)."""
+        if probs is None and predictions.dtype.kind not in "fc":
+            return []  # class labels: nothing to check
         bad = np.zeros(len(predictions), dtype=bool)
         if predictions.dtype.kind in "fc":
             bad |= ~np.isfinite(predictions).reshape(len(predictions), -1).all(axis=1)
