@@ -749,24 +749,35 @@ def raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def run_cleanly(name: str, body: Callable[[contextlib.ExitStack], int]) -> int:
+    """Run ``body`` with an ExitStack that stops whatever it started, also on Ctrl-C or SIGTERM.
+
+    Returns body's exit status, 1 on a BenchError (printed), 130 when interrupted.
+    """
     stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     for sig in stop_signals[1:]:
         signal.signal(sig, raise_interrupt)
-    stack = contextlib.ExitStack()  # stops every server started, in reverse order
+    stack = contextlib.ExitStack()  # stops everything started, in reverse order
     try:
-        bench(Settings.from_env(), stack)
-        return 0
+        return body(stack)
     except BenchError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nbench: interrupted", file=sys.stderr)
+        print(f"\n{name}: interrupted", file=sys.stderr)
         return 130
     finally:
         for sig in stop_signals:  # a second Ctrl-C must not cut the clean-up short
             signal.signal(sig, signal.SIG_IGN)
         stack.close()
+
+
+def main() -> int:
+    def run(stack: contextlib.ExitStack) -> int:
+        bench(Settings.from_env(), stack)
+        return 0
+
+    return run_cleanly("bench", run)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -429,28 +428,12 @@ def report(outcome: Outcome, settings: Settings) -> bool:
     return not verdict(outcome, settings)
 
 
-def raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
-    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    for sig in stop_signals[1:]:
-        signal.signal(sig, raise_interrupt)
-    stack = contextlib.ExitStack()  # stops wrk, the log watcher and the container, in that order
-    try:
+    def run(stack: contextlib.ExitStack) -> int:  # stops wrk, the log watcher and the container, in that order
         settings = Settings.from_env()
         return 0 if report(soak(settings, stack), settings) else 1
-    except bench.BenchError as exc:
-        print(f"soak: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nsoak: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        for sig in stop_signals:  # a second Ctrl-C must not cut the clean-up short
-            signal.signal(sig, signal.SIG_IGN)
-        stack.close()
+
+    return bench.run_cleanly("soak", run)
 
 
 if __name__ == "__main__":
