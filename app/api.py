@@ -39,13 +39,42 @@ def token_matches(supplied: str) -> bool:
 
 @bp.get("/models")
 def list_models():
-    """List every model with its versions, default version and status."""
+    """List every model with its versions, default version and status.
+    ---
+    tags: [models]
+    operationId: list_models
+    responses:
+      200:
+        description: Every model in the repository.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [models]
+              properties:
+                models: {type: array, items: {$ref: "#/components/schemas/ModelSummary"}}
+      401: {$ref: "#/components/responses/401"}
+      500: {$ref: "#/components/responses/500"}
+    """
     return jsonify({"models": [m.summary() for m in get_registry().models()]})
 
 
 @bp.get("/models/<name>")
 def model_metadata(name: str):
-    """Metadata of a model's default version, plus its versions."""
+    """Metadata of a model's default version, plus its versions.
+
+    The answer adds the model's `versions`, `default_version` and `status` to the metadata.
+    ---
+    tags: [models]
+    operationId: model_metadata
+    parameters:
+      - $ref: "#/components/parameters/ModelName"
+    responses:
+      200: {$ref: "#/components/responses/Metadata"}
+      401: {$ref: "#/components/responses/401"}
+      404: {$ref: "#/components/responses/404"}
+      500: {$ref: "#/components/responses/500"}
+    """
     model = get_registry().model(name)
     body = model.versions[model.default_version].metadata
     body.update(model.summary())
@@ -54,27 +83,121 @@ def model_metadata(name: str):
 
 @bp.get("/models/<name>/versions/<version>")
 def version_metadata(name: str, version: str):
-    """Metadata of one model version."""
+    """Metadata of one model version.
+    ---
+    tags: [models]
+    operationId: version_metadata
+    parameters:
+      - $ref: "#/components/parameters/ModelName"
+      - $ref: "#/components/parameters/Version"
+    responses:
+      200: {$ref: "#/components/responses/Metadata"}
+      401: {$ref: "#/components/responses/401"}
+      404: {$ref: "#/components/responses/404"}
+      500: {$ref: "#/components/responses/500"}
+    """
     return jsonify(get_registry().get(name, version).metadata)
 
 
 @bp.get("/models/<name>/versions/<version>/ready")
 def version_ready(name: str, version: str):
-    """200 when the version loaded, 503 when it failed to load."""
+    """Whether one model version loaded: 200 when it did, 503 when it failed to load.
+    ---
+    tags: [models]
+    operationId: version_ready
+    parameters:
+      - $ref: "#/components/parameters/ModelName"
+      - $ref: "#/components/parameters/Version"
+    responses:
+      200:
+        description: The version loaded and answers predictions.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ready]
+              properties:
+                ready: {type: boolean, enum: [true]}
+      401: {$ref: "#/components/responses/401"}
+      404: {$ref: "#/components/responses/404"}
+      500: {$ref: "#/components/responses/500"}
+      503: {$ref: "#/components/responses/503"}
+    """
     get_registry().get(name, version).ready_runtime()
     return jsonify({"ready": True})
 
 
 @bp.post("/models/<name>/predict")
-def predict_default(name: str):
-    """Predict with the model's default version."""
-    return predict(get_registry().get(name))
-
-
 @bp.post("/models/<name>/versions/<version>/predict")
-def predict_version(name: str, version: str):
-    """Predict with one model version."""
-    return predict(get_registry().get(name, version))
+def predict(name: str, version: str | None = None):
+    """Predict with a model's default version, or with one version.
+
+    The body holds one instance (features by name, with an optional `id` that is echoed back),
+    many instances by name (`{"instances": [{...}, ...]}`, each with its own optional `id`), or
+    many instances as rows in the model's feature order (`{"instances": [[...], ...]}`); or a
+    form with one field per feature; or a CSV file. Predictions come back in request order.
+    ---
+    # What a request holds depends on the model, so the document has this operation once per
+    # model (app/openapi.py), with the request schemas of its features and working examples.
+    tags: [models]
+    parameters:
+      - $ref: "#/components/parameters/ModelName"
+      - $ref: "#/components/parameters/Version"
+      - name: probabilities
+        in: query
+        required: false
+        # The query switches read an empty value (?probabilities=) as absent: allowEmptyValue says so.
+        allowEmptyValue: true
+        schema: {type: boolean}
+        description: Add class probabilities.
+      - name: escape_formulas
+        in: query
+        required: false
+        allowEmptyValue: true
+        schema: {type: boolean}
+        description: >-
+          text/csv bodies only: put a single quote before every answer cell that starts with =, +,
+          -, @, a tab or a carriage return, so spreadsheets show it as text instead of running it
+          as a formula (CSV injection). Numbers such as -1.5 stay as they are. Without it, the
+          server's CSV_ESCAPE_FORMULAS setting applies (off unless the operator turned it on).
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {type: object}
+        application/x-www-form-urlencoded:
+          schema: {type: object}
+        text/csv:
+          schema:
+            type: string
+            description: >-
+              CSV with a header row naming every feature (other columns are kept), one instance
+              per line. Answered as CSV (send Accept: text/csv) with `prediction` and, with
+              ?probabilities=true, one `probability_<class>` column appended; invalid rows give a
+              400 listing each `line N/feature`. A file with more columns than the server's
+              CSV_MAX_COLUMNS (2048 by default), or a longer header line than 128 bytes per such
+              column, gets a 413. With ?escape_formulas=true, cells that would run as spreadsheet
+              formulas come back with a single quote in front.
+    responses:
+      200:
+        description: Predictions, in request order.
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Prediction"}
+          text/csv:
+            schema: {type: string}
+      400: {$ref: "#/components/responses/400"}
+      401: {$ref: "#/components/responses/401"}
+      404: {$ref: "#/components/responses/404"}
+      405: {$ref: "#/components/responses/405"}
+      406: {$ref: "#/components/responses/406"}
+      413: {$ref: "#/components/responses/413"}
+      415: {$ref: "#/components/responses/415"}
+      422: {$ref: "#/components/responses/422"}
+      500: {$ref: "#/components/responses/500"}
+      503: {$ref: "#/components/responses/503"}
+    """
+    return respond(get_registry().get(name, version))
 
 
 def wants_probabilities() -> bool:
@@ -123,7 +246,7 @@ def query_switch(name: str, default: bool) -> bool:
                        errors=[{"path": f"?{name}", "message": f"must be true or false, got {value!r}"}])
 
 
-def predict(entry: ModelVersion):
+def respond(entry: ModelVersion):
     """Decode the body, have the inference service predict it, and shape the response."""
     state = requeststate.current()
     state.use(entry.name, entry.version)

@@ -1,25 +1,49 @@
-"""The OpenAPI 3 document and the Swagger UI (flasgger) at /apidocs/.
+"""The OpenAPI 3 document at /apispec.json and the Swagger UI at /apidocs/, both by flasgger.
 
-The document is built from the registry at start-up: every model gets its own predict
-operations whose request schemas come from the same ``InputSchema`` that validates requests.
-flasgger serves the UI and ``/apispec.json``; its own spec assembly is bypassed because in
-OpenAPI 3 mode it also emits a Swagger 2 ``definitions`` key, which makes the document invalid.
+Every route documents itself: flasgger reads the YAML after ``---`` in its view's docstring,
+and the first line of the docstring is the operation's summary. What no single view owns (the
+document's info, shared schemas, problem responses, common parameters) is ``apidocs.yml``,
+given to flasgger as its template. The predict operations are the exception that proves the
+rule: what a request holds depends on the model, so ``openapi.model_docs`` makes one operation
+per model from the predict view's docstring and each version's ``InputSchema``, and they join
+the template; the generic route itself stays out of the document.
 """
 from __future__ import annotations
 
+import copy
+import threading
+from pathlib import Path
 from typing import Any
 
+import yaml
 from flasgger import Swagger
+from flasgger.utils import parse_docstring
 from flask import Flask
+from werkzeug.routing import Rule
 
 from . import openapi
 from .registry import get_registry
+
+TEMPLATE = Path(__file__).with_name("apidocs.yml")
+#: Views documented once per model by app/openapi.py rather than as they are routed.
+PER_MODEL = frozenset({"api.predict"})
+
+
+def describe(text: str) -> str:
+    """flasgger's sanitizer: keep the docstring's Markdown as written, without the indentation's blank ends."""
+    return text.strip()
+
+
+def documented(rule: Rule) -> bool:
+    """flasgger's rule filter: every route, except those documented per model."""
+    return rule.endpoint not in PER_MODEL
+
 
 SWAGGER_CONFIG = {
     "openapi": "3.0.3",
     "uiversion": 3,
     "headers": [],
-    "specs": [{"endpoint": "apispec", "route": "/apispec.json", "rule_filter": lambda rule: True,
+    "specs": [{"endpoint": "apispec", "route": "/apispec.json", "rule_filter": documented,
                "model_filter": lambda tag: True}],
     "static_url_path": "/flasgger_static",
     "specs_route": "/apidocs/",
@@ -31,15 +55,69 @@ SWAGGER_CONFIG = {
 }
 
 
+def operation(app: Flask, endpoint: str, verb: str) -> dict[str, Any]:
+    """The operation a view's docstring documents, as flasgger reads it."""
+    summary, description, swag = parse_docstring(app.view_functions[endpoint], describe, endpoint, verb)
+    if not swag:
+        raise RuntimeError(f"The view {endpoint} has no OpenAPI description after '---' in its docstring.")
+    # YAML reads `200:` as a number; OpenAPI's response codes are strings (flasgger converts them too).
+    swag["responses"] = {str(code): response for code, response in swag.get("responses", {}).items()}
+    return {**swag, "summary": summary, **({"description": description} if description else {})}
+
+
+def template(app: Flask) -> dict[str, Any]:
+    """flasgger's template: apidocs.yml, with this server's models and, with API_TOKEN, the token."""
+    document = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+    registry = get_registry(app)
+    models = openapi.model_docs(registry, operation(app, "api.predict", "post"))
+    components = document["components"]
+    components["schemas"].update(models.schemas)
+    names = [model.name for model in registry.models()]
+    if names:
+        components["parameters"]["ModelName"]["schema"]["enum"] = names
+    document["paths"] = models.paths
+    document["tags"] = models.tags + document["tags"]
+    if app.config.get("API_TOKEN"):
+        # Every operation needs the token unless its docstring says `security: []` (health, metrics).
+        document["security"] = [{"bearerAuth": []}]
+    return document
+
+
+def correct(spec: dict[str, Any]) -> dict[str, Any]:
+    """Undo what flasgger 0.9.7.1 gets wrong for OpenAPI 3, in the document it assembled.
+
+    flasgger reads the OpenAPI version from its config only. Where the version comes from the
+    template instead (a natural place for it, beside ``info``), it treats the document as
+    Swagger 2 and adds a ``definitions`` key, which OpenAPI 3 forbids (flasgger issues #267 and
+    #374), and a ``swagger: "2.0"`` key beside ``openapi``, which no document may have both of.
+    The version is in the config here, so neither should appear; this keeps the document valid
+    should it move.
+    """
+    spec.pop("definitions", None)
+    if "openapi" in spec:
+        spec.pop("swagger", None)
+    return spec
+
+
 class ModelhostSwagger(Swagger):
-    """flasgger's UI and routes, serving the document built at start-up by ``openapi.build``."""
+    """flasgger, assembling the document from a fresh copy of the template, once and thread-safely."""
+
+    def __init__(self, app: Flask, base: dict[str, Any]) -> None:
+        self.base = base
+        self.lock = threading.Lock()
+        super().__init__(app, config=SWAGGER_CONFIG, template=copy.deepcopy(base), sanitizer=describe, merge=False)
 
     def get_apispecs(self, endpoint: str = "apispec") -> dict[str, Any]:
-        return self.app.extensions["modelhost.openapi"]
+        # flasgger fills the template's dictionaries in place: concurrent first requests, or
+        # debug mode's rebuild on every request, must not share them.
+        with self.lock:
+            if endpoint not in self.apispecs or self.app.debug:
+                self.template = copy.deepcopy(self.base)
+                correct(super().get_apispecs(endpoint))
+            return self.apispecs[endpoint]
 
 
 def init_app(app: Flask) -> None:
-    """Build the OpenAPI document once (the models are fixed per process) and serve it with the UI."""
-    app.extensions["modelhost.openapi"] = openapi.build(app, get_registry(app))
+    """Serve the document and the UI; the models' operations are made once (the models are fixed per process)."""
     app.config["SWAGGER"] = SWAGGER_CONFIG
-    ModelhostSwagger(app, config=SWAGGER_CONFIG, merge=False)
+    app.extensions["modelhost.docs"] = ModelhostSwagger(app, template(app))

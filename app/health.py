@@ -10,13 +10,46 @@ bp = Blueprint("health", __name__, url_prefix="/health")
 
 @bp.get("/live")
 def live():
-    """200 while the process can answer."""
+    """Liveness: 200 while the process can answer.
+    ---
+    tags: [health]
+    operationId: live
+    security: []
+    responses:
+      200:
+        description: The process answers.
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status: {type: string, enum: [live]}
+      500: {$ref: "#/components/responses/500"}
+    """
     return jsonify({"status": "live"})
 
 
 @bp.get("/ready")
 def ready():
-    """200 when every model version loaded, 503 otherwise; names every model and its status."""
+    """Readiness: 200 when every model version loaded, 503 otherwise; names every model and its status.
+    ---
+    tags: [health]
+    operationId: ready
+    security: []
+    responses:
+      200:
+        description: Every model version loaded.
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Health"}
+      500: {$ref: "#/components/responses/500"}
+      503:
+        description: Some model version failed to load; the body names it and says why.
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Health"}
+    """
     registry = get_registry()
     models = []
     for model in registry.models():

@@ -37,7 +37,21 @@ def _record(response: Response) -> Response:
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus text exposition of every process's metrics."""
+    """Prometheus metrics of every server process.
+    ---
+    tags: [health]
+    operationId: metrics
+    security: []
+    responses:
+      200:
+        description: >-
+          Prometheus text exposition format: requests, latency, predictions, batching and which
+          model versions loaded.
+        content:
+          text/plain:
+            schema: {type: string}
+      500: {$ref: "#/components/responses/500"}
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 IRIS_HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 
@@ -122,18 +123,47 @@ def test_model_card_shows_metrics_plots_and_versions(browser, base_url, screensh
     screenshot("10-card-dropped-in")
 
 
-def test_swagger_ui_try_it_out_predicts(browser, base_url, screenshot):
+def test_swagger_ui_renders_every_operation_of_the_document(browser, base_url):
+    """Each operation the document holds (the docstrings' and the models') is a block in the UI."""
+    spec = requests.get(base_url + "/apispec.json", timeout=10).json()
+    expected = sorted((method, path) for path, item in spec["paths"].items() for method in item)
     browser.get(base_url + "/apidocs/")
-    summary = wait(browser, 15).until(EC.element_to_be_clickable(
-        (By.CSS_SELECTOR, ".opblock-post [data-path='/v1/models/iris/predict']")))
+    wait(browser, 15).until(lambda _: browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    rendered = sorted(
+        (block.get_attribute("class").split("opblock-")[1].split()[0],
+         block.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"))
+        for block in browser.find_elements(By.CSS_SELECTOR, ".opblock"))
+    assert rendered == expected
+    assert not browser.find_elements(By.CSS_SELECTOR, ".errors-wrapper"), "the UI reports errors in the document"
+
+
+def try_it_out(browser, base_url: str, block: str, choose: dict[str, str] | None = None) -> tuple[str, object]:
+    """Open an operation of the Swagger UI, press "Try it out" and "Execute"; the status and the body shown."""
+    browser.get(base_url + "/apidocs/")
+    summary = wait(browser, 15).until(EC.element_to_be_clickable((By.CSS_SELECTOR, block)))
     summary.click()
     operation = summary.find_element(By.XPATH, "./ancestor::div[contains(concat(' ', @class, ' '), ' opblock ')][1]")
     wait(browser).until(lambda _: operation.find_element(By.CSS_SELECTOR, ".try-out__btn")).click()
+    for name, value in (choose or {}).items():
+        Select(wait(browser).until(lambda _: operation.find_element(
+            By.CSS_SELECTOR, f"tr[data-param-name='{name}'] select"))).select_by_visible_text(value)
     wait(browser).until(lambda _: operation.find_element(By.CSS_SELECTOR, ".execute")).click()
     status = wait(browser, 15).until(lambda _: operation.find_element(
         By.CSS_SELECTOR, ".live-responses-table .response .response-col_status"))
-    assert status.text.strip() == "200"
     body = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .response .response-col_description pre")
+    return status.text.strip(), body
+
+
+def test_swagger_ui_try_it_out_predicts(browser, base_url, screenshot):
+    status, body = try_it_out(browser, base_url, ".opblock-post [data-path='/v1/models/iris/predict']")
+    assert status == "200"
     assert '"prediction"' in body.text
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", body)
     screenshot("09-apidocs-try-it-out", full_page=False)
+
+
+def test_swagger_ui_try_it_out_reads_metadata_with_a_chosen_model(browser, base_url):
+    """An operation documented by its view's docstring, with the shared model-name parameter."""
+    status, body = try_it_out(browser, base_url, ".opblock-get [data-path='/v1/models/{name}']", {"name": "diabetes"})
+    assert status == "200"
+    assert '"name": "diabetes"' in body.text and '"task": "regression"' in body.text
