@@ -145,8 +145,9 @@ def try_it_out(browser, base_url: str, block: str, choose: dict[str, str] | None
     operation = summary.find_element(By.XPATH, "./ancestor::div[contains(concat(' ', @class, ' '), ' opblock ')][1]")
     wait(browser).until(lambda _: operation.find_element(By.CSS_SELECTOR, ".try-out__btn")).click()
     for name, value in (choose or {}).items():
-        Select(wait(browser).until(lambda _: operation.find_element(
-            By.CSS_SELECTOR, f"tr[data-param-name='{name}'] select"))).select_by_visible_text(value)
+        selector = f"tr[data-param-name='{name}'] select"
+        Select(wait(browser).until(lambda _, s=selector: operation.find_element(By.CSS_SELECTOR, s))) \
+            .select_by_visible_text(value)
     wait(browser).until(lambda _: operation.find_element(By.CSS_SELECTOR, ".execute")).click()
     status = wait(browser, 15).until(lambda _: operation.find_element(
         By.CSS_SELECTOR, ".live-responses-table .response .response-col_status"))
