@@ -9,7 +9,8 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, logging, models, routes, docs and CLI."""
-    from . import api, cli, config, docs, errors, health, inference, jsonprovider, logs, metrics, registry, ui, web
+    from . import (api, cli, config, docs, errors, health, inference, jsonprovider, logs, metrics,
+                   registry, ui, watcher, web)
 
     # The instance folder holds config.py (and by default the models); IT may move it.
     app = Flask(__name__, instance_relative_config=True,
@@ -19,6 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     errors.register_errorhandlers(app)
     registry.init_app(app)
+    watcher.init_app(app)
     inference.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(api.bp)

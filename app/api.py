@@ -11,29 +11,38 @@ from .csvreading import CsvLimits
 from .decoding import Decoded
 from .errors import InvalidInput, NotAcceptable, Unauthorized, UnsupportedMediaType
 from .inference import get_service
+from .management import bp as repository_bp
 from .registry import ModelVersion, get_registry
 from .schema import FALSE_WORDS, TRUE_WORDS
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
+# /v1/repository: nested, so the token check below guards it too.
+bp.register_blueprint(repository_bp)
 
 
 @bp.before_request
 def require_token() -> None:
-    """When API_TOKEN is configured, every /v1 request needs it as a bearer token."""
+    """When API_TOKEN is configured, every /v1 request needs it (or the ADMIN_TOKEN) as a bearer token."""
     if current_app.config.get("API_TOKEN") is None:
         return
-    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not supplied:
+    supplied = bearer_token()
+    if supplied is None:
         raise Unauthorized("This server requires a token: send 'Authorization: Bearer <token>'.")
-    if not token_matches(supplied):
+    if not (token_matches(supplied) or token_matches(supplied, "ADMIN_TOKEN")):
         raise Unauthorized("The bearer token is not valid; ask the operator for the current token.")
 
 
-def token_matches(supplied: str) -> bool:
-    """Whether a supplied token is the configured API_TOKEN (constant-time comparison)."""
+def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header, or None when it has none."""
+    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+    return supplied if scheme.lower() == "bearer" and supplied else None
+
+
+def token_matches(supplied: str, key: str = "API_TOKEN") -> bool:
+    """Whether a supplied token is the configured token ``key`` (constant-time comparison)."""
     # The configuration holds the token as its exact text (app/config.py checks that at start);
     # anything else, such as no token at all, matches nothing.
-    token = current_app.config.get("API_TOKEN")
+    token = current_app.config.get(key)
     return isinstance(token, str) and hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
@@ -129,8 +138,12 @@ def version_ready(name: str, version: str):
 
 @bp.post("/models/<name>/predict")
 @bp.post("/models/<name>/versions/<version>/predict")
-def predict(name: str, version: str | None = None):
-    """Predict with a model's default version, or with one version.
+@bp.post("/models/<name>/labels/<label>/predict")
+def predict(name: str, version: str | None = None, label: str | None = None):
+    """Predict with a model's default version, one version, or the version a label names.
+
+    The default route sends the canary's share of requests (the model's serving.json) to the
+    canary version; `version` in the answer always says which version answered.
 
     The body holds one instance (features by name, with an optional `id` that is echoed back),
     many instances by name (`{"instances": [{...}, ...]}`, each with its own optional `id`), or
@@ -197,7 +210,10 @@ def predict(name: str, version: str | None = None):
       500: {$ref: "#/components/responses/500"}
       503: {$ref: "#/components/responses/503"}
     """
-    return respond(get_registry().get(name, version))
+    registry = get_registry()
+    if label is not None:
+        return respond(registry.labelled(name, label))
+    return respond(registry.route(name) if version is None else registry.get(name, version))
 
 
 def wants_probabilities() -> bool:

@@ -32,6 +32,15 @@ DEFAULTS: dict[str, Any] = {
     "SKOPS_TRUSTED_TYPES": [],
     # Optional bearer token; when set, /v1 endpoints require "Authorization: Bearer <token>".
     "API_TOKEN": None,
+    # Bearer token of the repository's write operations (POST /v1/repository/reload), separate
+    # from API_TOKEN and accepted wherever API_TOKEN is; without it those operations answer 403.
+    "ADMIN_TOKEN": None,
+    # Seconds between two scans of the model repository for new, changed and removed versions
+    # and serving files (0: no polling; POST /v1/repository/reload still rescans).
+    "REPOSITORY_POLL_SECONDS": 5,
+    # Folder the server's processes share to count which of them loaded a version and to pass
+    # on reload requests (the start script sets it inside the server root); None: this process only.
+    "STATE_DIR": None,
     # Rows per chunk when scoring an uploaded CSV file.
     "CSV_CHUNK_ROWS": 5_000,
     # Most columns an uploaded CSV file may have; its header line may hold 128 bytes per column.
@@ -130,6 +139,7 @@ def _coerce(app: Flask) -> None:
         app.config[key] = _switch(key, app.config[key])
     _bounded(app, "LOG_FLUSH_MS", 0, 60_000, "milliseconds")
     _bounded(app, "BATCH_MAX_WAIT_US", 0, 1_000_000, "microseconds")
+    _seconds(app, "REPOSITORY_POLL_SECONDS", 86_400)
     _check_batching(app)
     _check_secrets(app)
     app.config["LOG_LEVEL"] = str(app.config["LOG_LEVEL"]).upper()
@@ -160,6 +170,20 @@ def _bounded(app: Flask, key: str, low: int, high: int, unit: str) -> None:
     if type(value) is not int or not low <= value <= high:
         raise ValueError(f"Configuration {key} must be a whole number of {unit} from {low} to {high}, "
                          f"got {value!r}; fix MODELHOST_{key} or instance/config.py")
+
+
+def _seconds(app: Flask, key: str, high: float) -> None:
+    """A number of seconds from 0 to ``high`` (fractions allowed), given as a number or as text."""
+    value = app.config[key]
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
+        raise ValueError(f"Configuration {key} must be a number of seconds from 0 to {high:g}, got "
+                         f"{app.config[key]!r}; fix MODELHOST_{key} or instance/config.py")
+    app.config[key] = float(value)
 
 
 def _check_batching(app: Flask) -> None:

@@ -100,17 +100,28 @@ def correct(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class ModelhostSwagger(Swagger):
-    """flasgger, assembling the document from a fresh copy of the template, once and thread-safely."""
+    """flasgger, assembling the document from a fresh copy of the template, thread-safely.
 
-    def __init__(self, app: Flask, base: dict[str, Any]) -> None:
-        self.base = base
+    The document is made again after the registry changed (a version loaded or unloaded, a
+    serving file applied), at the first request for it; otherwise it is made once.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.registry = get_registry(app)
+        self.generation = self.registry.generation
+        self.base = template(app)
         self.lock = threading.Lock()
-        super().__init__(app, config=SWAGGER_CONFIG, template=copy.deepcopy(base), sanitizer=describe, merge=False)
+        super().__init__(app, config=SWAGGER_CONFIG, template=copy.deepcopy(self.base), sanitizer=describe,
+                         merge=False)
 
     def get_apispecs(self, endpoint: str = "apispec") -> dict[str, Any]:
         # flasgger fills the template's dictionaries in place: concurrent first requests, or
         # debug mode's rebuild on every request, must not share them.
         with self.lock:
+            generation = self.registry.generation
+            if generation != self.generation:
+                self.base, self.generation = template(self.app), generation
+                self.apispecs.clear()
             if endpoint not in self.apispecs or self.app.debug:
                 self.template = copy.deepcopy(self.base)
                 correct(super().get_apispecs(endpoint))
@@ -118,6 +129,6 @@ class ModelhostSwagger(Swagger):
 
 
 def init_app(app: Flask) -> None:
-    """Serve the document and the UI; the models' operations are made once (the models are fixed per process)."""
+    """Serve the document and the UI."""
     app.config["SWAGGER"] = SWAGGER_CONFIG
-    app.extensions["modelhost.docs"] = ModelhostSwagger(app, template(app))
+    app.extensions["modelhost.docs"] = ModelhostSwagger(app)

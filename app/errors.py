@@ -42,6 +42,12 @@ class Unauthorized(ModelhostError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="modelhost"'})
 
 
+class Forbidden(ModelhostError):
+    """The operation is turned off, or the token sent may not perform it."""
+
+    status = 403
+
+
 class ModelNotFound(ModelhostError):
     """No model or version of that name is in the repository."""
 

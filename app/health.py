@@ -32,20 +32,26 @@ def live():
 
 @bp.get("/ready")
 def ready():
-    """Readiness: 200 when every model version loaded, 503 otherwise; names every model and its status.
+    """Readiness: 200 while every model's default version answers, 503 otherwise; names every model and version.
+
+    A version that failed to load does not make the server unready while its model's default
+    route still answers: a bad new version dropped into the repository must not take a
+    serving instance out of its balancer's rotation. Such a model is `degraded` and its
+    failed versions carry the `error`. A model with no version that loaded is `failed`, and
+    makes the answer 503. Versions still loading are left out until they loaded or failed.
     ---
     tags: [health]
     operationId: ready
     security: []
     responses:
       200:
-        description: Every model version loaded.
+        description: Every model's default version answers (some versions may have failed; see `models`).
         content:
           application/json:
             schema: {$ref: "#/components/schemas/Health"}
       500: {$ref: "#/components/responses/500"}
       503:
-        description: Some model version failed to load; the body names it and says why.
+        description: Some model has no version that answers; the body names it and says why.
         content:
           application/json:
             schema: {$ref: "#/components/schemas/Health"}
@@ -54,14 +60,16 @@ def ready():
     models = []
     for model in registry.models():
         versions = []
-        for number in sorted(model.versions):
-            entry = model.versions[number]
+        for number, entry in model.versions.items():
             item = {"version": str(number), "status": entry.status}
             if entry.error:
                 item["error"] = entry.error
+            if entry.reload_error:
+                item["reload_error"] = entry.reload_error
             versions.append(item)
-        models.append({"name": model.name, "status": model.status, "versions": versions})
-    ok = registry.all_ready()
+        models.append({"name": model.name, "status": model.status, "default_version": str(model.default_version),
+                       "versions": versions})
+    ok = registry.serving()
     response = jsonify({"status": "ready" if ok else "not ready", "models": models})
     response.status_code = 200 if ok else 503
     return response

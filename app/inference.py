@@ -21,7 +21,7 @@ from .batching import Batcher, BatchSettings, parse_settings
 from .csvreading import CsvLimits
 from .decoding import Decoded, decode_json
 from .errors import InvalidInput, UnusableOutput
-from .registry import ModelVersion, get_registry
+from .registry import ModelVersion
 from .requeststate import RequestState
 from .runtime import Runtime
 from .schema import Batch
@@ -51,7 +51,6 @@ class InferenceService:
         self.max_batch_size = max_batch_size
         self.batching = batching
         self.per_model = dict(per_model or {})
-        self._batchers: dict[tuple[str, int], Batcher] = {}
         self._lock = threading.Lock()
 
     def settings_for(self, entry: ModelVersion, runtime: Runtime) -> BatchSettings:
@@ -60,17 +59,15 @@ class InferenceService:
         return parse_settings(self.per_model.get(entry.name, {}), settings)
 
     def batcher(self, entry: ModelVersion) -> Batcher:
-        """The version's batcher, made on first use (and again if the version was reloaded)."""
-        runtime = entry.ready_runtime()
-        key = (entry.name, entry.version)
-        batcher = self._batchers.get(key)
-        if batcher is None or batcher.predictor is not runtime:
+        """The version's batcher, made on first use; it lives on the entry, so an unloaded version takes it along."""
+        batcher = entry.batcher
+        if batcher is None:
+            runtime = entry.ready_runtime()
             with self._lock:
-                batcher = self._batchers.get(key)
-                if batcher is None or batcher.predictor is not runtime:
+                batcher = entry.batcher
+                if batcher is None:
                     rows = BATCH_ROWS.labels(entry.name, str(entry.version))
-                    batcher = Batcher(runtime, self.settings_for(entry, runtime), on_call=rows.observe)
-                    self._batchers[key] = batcher
+                    batcher = entry.batcher = Batcher(runtime, self.settings_for(entry, runtime), on_call=rows.observe)
         return batcher
 
     def check_probabilities(self, entry: ModelVersion, probabilities: bool) -> None:
@@ -135,27 +132,13 @@ class InferenceService:
         INSTANCES.labels(entry.name, str(entry.version)).inc(rows)
 
 
-    def warm_up(self, entry: ModelVersion) -> None:
-        """Predict the schema's example once, so the first request pays no lazy imports or caches."""
-        runtime = entry.ready_runtime()
-        try:
-            batch = self.validate(entry, runtime.schema.example())
-            runtime.predict_arrays(runtime.matrix(batch), runtime.supports_probabilities)
-        except Exception as exc:  # noqa: BLE001 - an example the model refuses only costs the warm-up
-            log.info("Model %s version %s: warm-up prediction skipped (%s)", entry.name, entry.version, exc)
-
-
 def init_app(app: Flask) -> None:
-    """Create the application's inference service and warm up every loaded model version."""
+    """Create the application's inference service (versions are warmed up by their trial prediction)."""
     service = InferenceService(
         app.config["MAX_BATCH_SIZE"],
         BatchSettings(app.config["BATCHING"], app.config["BATCH_MAX_ROWS"], app.config["BATCH_MAX_WAIT_US"]),
         app.config["BATCHING_MODELS"])
     app.extensions["modelhost.inference"] = service
-    for model in get_registry(app).models():
-        for entry in model.versions.values():
-            if entry.runtime is not None:
-                service.warm_up(entry)
 
 
 def get_service(app: Flask | None = None) -> InferenceService:

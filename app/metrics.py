@@ -14,8 +14,7 @@ from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from . import requeststate
-from .registry import get_registry
-from .telemetry import LATENCY, LOADED, REQUESTS
+from .telemetry import LATENCY, PREDICTION_LATENCY, PREDICTIONS, REQUESTS
 
 bp = Blueprint("metrics", __name__)
 #: The methods HTTP defines (RFC 9110, PATCH from RFC 5789); the label of any other is "other".
@@ -30,8 +29,15 @@ def method_label(method: str) -> str:
 def _record(response: Response) -> Response:
     # Label by route rule, not raw path, so unknown paths cannot grow the label set without bound.
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    REQUESTS.labels(method_label(request.method), endpoint, str(response.status_code)).inc()
-    LATENCY.labels(endpoint).observe(time.perf_counter() - requeststate.current().started)
+    state = requeststate.current()
+    elapsed = time.perf_counter() - state.started
+    status = str(response.status_code)
+    REQUESTS.labels(method_label(request.method), endpoint, status).inc()
+    LATENCY.labels(endpoint).observe(elapsed)
+    if state.model is not None and state.version is not None:
+        # By the version that answered: a canary and the default it is compared with side by side.
+        PREDICTIONS.labels(state.model, state.version, status).inc()
+        PREDICTION_LATENCY.labels(state.model, state.version).observe(elapsed)
     return response
 
 
@@ -62,9 +68,6 @@ def metrics():
 
 
 def init_app(app: Flask) -> None:
-    """Count every request and publish which model versions loaded."""
-    for model in get_registry(app).models():
-        for number, entry in model.versions.items():
-            LOADED.labels(model.name, str(number)).set(1 if entry.status == "loaded" else 0)
+    """Count every request (the registry publishes which model versions loaded)."""
     app.after_request(_record)
     app.register_blueprint(bp)

@@ -51,7 +51,8 @@ def _model_paths(model: Model, predict: dict[str, Any], schemas: dict[str, Any])
 
     The default version's schemas are ``<name>.*``. Versions whose requests are the default's
     share ``/versions/{version}/predict``; any other version (other features, or not loaded)
-    has a path of its own, with schemas ``<name>.v<version>.*``.
+    has a path of its own, with schemas ``<name>.v<version>.*``. Each label of the model's
+    serving file has a path of its own, with its version's schemas.
     """
     default = model.versions[model.default_version]
     alike = [number for number, entry in sorted(model.versions.items()) if _same_requests(entry, default)]
@@ -71,6 +72,13 @@ def _model_paths(model: Model, predict: dict[str, Any], schemas: dict[str, Any])
         if number not in alike:
             paths[f"{base}/versions/{number}/predict"] = {
                 "post": _operation(predict, entry, keys[number], [], f"predict_{model.name}_v{number}")}
+    assert model.routing is not None
+    for label, number in sorted(model.routing.labels.items()):
+        entry = model.versions.get(number)
+        if entry is not None:  # a label of a version that is not here is answered 503
+            operation = _operation(predict, entry, keys[number], [], f"predict_{model.name}_label_{label}")
+            operation["summary"] = f"Predict with {model.name} label {label} (version {number})"
+            paths[f"{base}/labels/{label}/predict"] = {"post": operation}
     return paths
 
 

@@ -1,22 +1,29 @@
-"""The model repository: every model, its versions, and which of them loaded.
+"""The models this process serves: every model, its versions, and which of them answer.
 
-The layout and the files are ``app.repository``'s business. Everything is loaded once, when
-the application starts; one broken version, whatever is wrong with it, is recorded as failed
-and never stops the others from serving.
+The layout and the files are ``app.repository``'s business; ``app.watcher`` keeps this in step
+with the repository while the server runs. Requests read one immutable snapshot (a dict of
+:class:`Model`), which a change replaces whole, so a request sees either the old or the new
+set of versions, never a version half loaded. A version is checked before it joins (sha256,
+loading, its schema and one trial prediction); one that fails any check is recorded as failed
+with the reason and never stops the others from serving.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
 from .errors import ModelNotFound, ModelNotReady
-from .repository import METADATA_FILE, NAME_PATTERN, VERSION_PATTERN, LoadError, Repository
+from .repository import NAME_PATTERN, VERSION_PATTERN, Fingerprint, LoadError, Repository
 from .runtime import Runtime, open_version
+from .serving import Routing, ServingConfig, route
+from .telemetry import LOAD_SECONDS, LOADED, LOADS
 
 __all__ = ["NAME_PATTERN", "VERSION_PATTERN", "Model", "ModelRegistry", "ModelVersion", "get_registry"]
 
@@ -34,6 +41,15 @@ class ModelVersion:
     error: str | None = None
     #: model.json, or the metadata inferred from the estimator; read once, when loading.
     recorded: dict[str, Any] = field(default_factory=dict)
+    #: The files this copy was loaded from (or failed to load from), as the watcher saw them.
+    fingerprint: Fingerprint = ()
+    #: When loading finished (seconds since the epoch) and how long it took.
+    loaded_at: float | None = None
+    load_seconds: float | None = None
+    #: The changed files of this version failed to load; this (older) copy keeps serving.
+    reload_error: str | None = None
+    #: The inference service's batcher for this copy, made on first use; it goes when the copy goes.
+    batcher: Any = None
 
     @property
     def status(self) -> str:
@@ -57,18 +73,35 @@ class ModelVersion:
         return self.runtime
 
 
-@dataclass
+@dataclass(frozen=True)
 class Model:
-    """A named model and its versions; the highest version that loaded is the default."""
+    """A named model, its versions, and the routing in force (``app.serving``)."""
 
     name: str
-    versions: dict[int, ModelVersion] = field(default_factory=dict)
+    versions: dict[int, ModelVersion]
+    serving: ServingConfig = ServingConfig()
+    #: Why the model's serving file was refused (the last good one stays in force).
+    serving_error: str | None = None
+    routing: Routing | None = None
+
+    @classmethod
+    def build(cls, name: str, versions: dict[int, ModelVersion], serving: ServingConfig = ServingConfig(),
+              serving_error: str | None = None, previous: int | None = None) -> Model:
+        """The model with its routing resolved; ``previous`` is the default in force before this change."""
+        ordered = dict(sorted(versions.items()))
+        loaded = [number for number, entry in ordered.items() if entry.runtime is not None]
+        return cls(name, ordered, serving, serving_error, route(serving, list(ordered), loaded, previous))
 
     @property
     def default_version(self) -> int:
-        """The highest version that loaded; the highest of all when none did (it answers 503)."""
-        loaded = [number for number, entry in self.versions.items() if entry.runtime is not None]
-        return max(loaded or self.versions)
+        """The version requests without one use: pinned by serving.json, else the highest that loaded."""
+        assert self.routing is not None
+        return self.routing.default
+
+    @property
+    def serves(self) -> bool:
+        """Whether the default route can answer (its version loaded)."""
+        return self.versions[self.default_version].runtime is not None
 
     @property
     def status(self) -> str:
@@ -79,93 +112,62 @@ class Model:
     def summary(self) -> dict[str, Any]:
         """The entry ``GET /v1/models`` lists."""
         default = self.versions[self.default_version]
-        return {
+        summary = {
             "name": self.name,
             "task": default.metadata.get("task"),
-            "versions": [str(v) for v in sorted(self.versions)],
+            "versions": [str(v) for v in self.versions],
             "default_version": str(self.default_version),
             "status": self.status,
         }
+        assert self.routing is not None
+        if self.routing.labels:
+            summary["labels"] = {label: str(v) for label, v in sorted(self.routing.labels.items())}
+        if self.routing.canary is not None:
+            summary["canary"] = {"version": str(self.routing.canary.version), "percent": self.routing.canary.percent}
+        return summary
+
+
+@dataclass
+class Unloaded:
+    """A version that was served and is gone: shown by ``GET /v1/repository`` until it comes back."""
+
+    name: str
+    version: int
+    at: float
+    reason: str
 
 
 class ModelRegistry:
-    """Every model in the repository, loaded at start-up and read-only afterwards."""
+    """Every model this process serves; read lock-free by requests, changed by one writer at a time."""
+
+    #: Unloaded versions remembered for the repository listing (the oldest are forgotten first).
+    MAX_UNLOADED = 100
 
     def __init__(self, root: Path, trusted_types: list[str] | None = None) -> None:
         self.root = Path(root)
         self.repository = Repository(self.root)
         self.trusted_types = list(trusted_types or [])
         self._models: dict[str, Model] = {}
+        self._lock = threading.RLock()
+        #: Bumped by every change, so caches (the API document) know when to rebuild.
+        self.generation = 0
+        #: Versions being loaded now: (name, version) -> when loading started (seconds since the epoch).
+        self.loading: dict[tuple[str, int], float] = {}
+        self.unloaded: dict[tuple[str, int], Unloaded] = {}
+        #: Each model's serving config and, when its file was refused, why (kept for models not loaded yet).
+        self._configs: dict[str, tuple[ServingConfig, str | None]] = {}
+        self._listeners: list[Callable[[], None]] = []
 
-    def load(self) -> None:
-        """Scan the repository and load every version; failures are recorded, not raised."""
-        models: dict[str, Model] = {}
-        if not self.root.is_dir():
-            log.warning("Model repository %s does not exist; no models will be served. "
-                        "Create it or set MODELHOST_MODEL_REPOSITORY.", self.root)
-        else:
-            for model_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-                try:
-                    model = self._scan_model(model_dir)
-                except OSError as exc:  # e.g. a folder the server may not list: the others still load
-                    log.error("Skipping %s: cannot read it (%s); fix its permissions", model_dir, exc)
-                    continue
-                if model is not None:
-                    models[model.name] = model
-        self._models = models
-
-    def _scan_model(self, model_dir: Path) -> Model | None:
-        if not NAME_PATTERN.fullmatch(model_dir.name):
-            log.warning("Skipping %s: model names are lower-case letters, digits, '-' and '_' "
-                        "(at most 64, starting with a letter or digit)", model_dir)
-            return None
-        model = Model(model_dir.name)
-        for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
-            if version_dir.name.startswith("."):
-                continue  # work in progress, e.g. a version `flask train` is still writing
-            if not VERSION_PATTERN.fullmatch(version_dir.name):
-                log.warning("Skipping %s: version directories are positive integers", version_dir)
-                continue
-            if self.repository.find_artifact(version_dir) is None and not (version_dir / METADATA_FILE).exists():
-                continue  # an empty directory, e.g. a version being copied in
-            model.versions[int(version_dir.name)] = self._load_version(model.name, int(version_dir.name),
-                                                                        version_dir)
-        return model if model.versions else None
-
-    def _load_version(self, name: str, version: int, path: Path) -> ModelVersion:
-        entry = ModelVersion(name, version, path)
-        started = time.perf_counter()
-        try:
-            entry.runtime = open_version(self.repository, path, name, version, self.trusted_types)
-        except Exception as exc:  # noqa: BLE001 - whatever breaks one version must not stop the others
-            expected = isinstance(exc, LoadError)
-            entry.error = self._public(str(exc) if expected else
-                                       f"loading failed unexpectedly ({type(exc).__name__}: {exc})")
-            log.error("Model %s version %s failed to load: %s", name, version, exc, exc_info=not expected)
-            try:
-                entry.recorded = self.repository.read_metadata(path) or {}
-            except Exception:  # noqa: BLE001 - the error above already says what is wrong
-                entry.recorded = {}
-        else:
-            entry.recorded = entry.runtime.metadata
-            log.info("Loaded model %s version %s (%s, %d features) in %.0f ms", name, version,
-                     entry.runtime.metadata["task"], len(entry.runtime.schema.names),
-                     (time.perf_counter() - started) * 1000)
-        return entry
-
-    def _public(self, message: str) -> str:
-        """A load error as clients see it: no absolute path of the server's file system in it.
-
-        Messages of this package name paths relative to the repository already; a library's own
-        exception text may still carry the absolute path of the file it could not read.
-        """
-        for root in {str(self.root.resolve()), str(self.root)}:
-            message = message.replace(root + "/", "").replace(root, "the model repository")
-        return message
+    # --- reading (requests) -------------------------------------------------------------------
 
     def models(self) -> list[Model]:
         """Every model, sorted by name."""
-        return [self._models[name] for name in sorted(self._models)]
+        models = self._models
+        return [models[name] for name in sorted(models)]
+
+    def find(self, name: str) -> Model | None:
+        """The named model, or None."""
+        return self._models.get(name)
 
     def model(self, name: str) -> Model:
         """The named model, or ModelNotFound."""
@@ -182,12 +184,37 @@ class ModelRegistry:
             return model.versions[model.default_version]
         text = str(version)
         number = int(text) if VERSION_PATTERN.fullmatch(text) else None
-        if number not in model.versions:
+        entry = model.versions.get(number)  # type: ignore[arg-type]
+        if entry is None:
+            if (name, number) in self.loading:
+                raise ModelNotReady(f"Model '{name}' version {number} is loading; it answers within seconds. "
+                                    "GET /v1/repository shows its state.", headers={"Retry-After": "1"})
             if len(text) > 20:
                 text = text[:20] + "..."
-            known = ", ".join(str(v) for v in sorted(model.versions))
+            known = ", ".join(str(v) for v in model.versions)
             raise ModelNotFound(f"Model '{name}' has no version '{text}'; its versions are {known}.")
-        return model.versions[number]
+        return entry
+
+    def route(self, name: str) -> ModelVersion:
+        """The version that answers this request on the model's default route (the canary takes its share)."""
+        model = self.model(name)
+        assert model.routing is not None
+        return model.versions[model.routing.choose()]
+
+    def labelled(self, name: str, label: str) -> ModelVersion:
+        """The version a label of the model's serving file names, or ModelNotFound / ModelNotReady."""
+        model = self.model(name)
+        assert model.routing is not None
+        number = model.routing.labels.get(label)
+        if number is None:
+            shown = label if len(label) <= 64 else label[:64] + "..."
+            known = ", ".join(sorted(model.routing.labels)) or "none (its serving.json names none)"
+            raise ModelNotFound(f"Model '{name}' has no label '{shown}'; its labels are {known}.")
+        entry = model.versions.get(number)
+        if entry is None:
+            raise ModelNotReady(f"Label '{label}' of model '{name}' names version {number}, which is not loaded. "
+                                "Copy that version into the repository or change the label in serving.json.")
+        return entry
 
     def plot_file(self, entry: ModelVersion, kind: str) -> Path:
         """The PNG of one of the version's plots, or ModelNotFound when model.json names none.
@@ -213,14 +240,145 @@ class ModelRegistry:
         """True when every version of every model loaded."""
         return all(v.status == "loaded" for m in self._models.values() for v in m.versions.values())
 
+    def serving(self) -> bool:
+        """True when every model's default route answers: the readiness of this process (README)."""
+        return all(model.serves for model in self._models.values())
+
+    # --- changing (the watcher, start-up) -----------------------------------------------------
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Have ``listener`` called after every change (from the thread that made it)."""
+        self._listeners.append(listener)
+
+    def load(self) -> None:
+        """Scan the repository and load every version now (start-up, CLI); failures are recorded, not raised."""
+        from .watcher import Watcher  # the watcher applies scans to a registry: it imports this module
+
+        Watcher(self, 0, settle_seconds=0).scan()
+
+    def load_version(self, name: str, version: int, path: Path, fingerprint: Fingerprint = ()) -> ModelVersion:
+        """Check and load one version directory; the entry says ``failed`` and why when any check fails."""
+        entry = ModelVersion(name, version, path, fingerprint=fingerprint)
+        started, wall = time.perf_counter(), time.time()
+        try:
+            entry.runtime = open_version(self.repository, path, name, version, self.trusted_types)
+            entry.runtime.trial()
+        except Exception as exc:  # noqa: BLE001 - whatever breaks one version must not stop the others
+            entry.runtime = None
+            expected = isinstance(exc, LoadError)
+            entry.error = self._public(str(exc) if expected else
+                                       f"loading failed unexpectedly ({type(exc).__name__}: {exc})")
+            log.error("Model %s version %s failed to load: %s", name, version, exc, exc_info=not expected)
+            try:
+                entry.recorded = self.repository.read_metadata(path) or {}
+            except Exception:  # noqa: BLE001 - the error above already says what is wrong
+                entry.recorded = {}
+        else:
+            entry.recorded = entry.runtime.metadata
+        entry.loaded_at, entry.load_seconds = wall, time.perf_counter() - started
+        LOADS.labels(name, str(version), entry.status).inc()
+        LOAD_SECONDS.labels(name, str(version)).observe(entry.load_seconds)
+        if entry.runtime is not None:
+            log.info("Loaded model %s version %s (%s, %d features) in %.0f ms", name, version,
+                     entry.runtime.metadata["task"], len(entry.runtime.schema.names), entry.load_seconds * 1000)
+        return entry
+
+    def publish(self, model: Model) -> None:
+        """Make a model (new, or with changed versions or routing) the one requests see."""
+        with self._lock:
+            before = self._models.get(model.name)
+            model = Model.build(model.name, model.versions, model.serving, model.serving_error,
+                                previous=before.default_version if before is not None else None)
+            for number in model.versions:
+                self.unloaded.pop((model.name, number), None)
+            self._models = {**self._models, model.name: model}
+            self._changed()
+        for number, entry in model.versions.items():
+            LOADED.labels(model.name, str(number)).set(1 if entry.runtime is not None else 0)
+        if before is None or before.default_version != model.default_version:
+            log.info("Model %s: version %s is the default", model.name, model.default_version)
+
+    def install(self, entry: ModelVersion) -> None:
+        """Add a version, or replace one whose files changed; a failed reload keeps the loaded copy serving."""
+        with self._lock:
+            model = self._models.get(entry.name)
+            old = model.versions.get(entry.version) if model is not None else None
+            if entry.runtime is None and old is not None and old.runtime is not None:
+                log.error("Model %s version %s: the changed files failed to load; the copy loaded before keeps "
+                          "serving. Fix or restore the files.", entry.name, entry.version)
+                entry = replace(old, fingerprint=entry.fingerprint, reload_error=entry.error)
+            if model is None:
+                config, error = self._configs.get(entry.name, (ServingConfig(), None))
+                self.publish(Model.build(entry.name, {entry.version: entry}, config, error))
+            else:
+                self.publish(replace(model, versions={**model.versions, entry.version: entry}))
+
+    def serving_config(self, name: str) -> ServingConfig:
+        """The serving config in force for a model (the empty one when it has none)."""
+        return self._configs.get(name, (ServingConfig(), None))[0]
+
+    def set_serving(self, name: str, config: ServingConfig, error: str | None) -> None:
+        """Apply a model's serving file (or, with ``error``, record why it was refused and keep the last good one)."""
+        with self._lock:
+            self._configs[name] = (config, error)
+            model = self._models.get(name)
+            if model is not None and (model.serving != config or model.serving_error != error):
+                self.publish(replace(model, serving=config, serving_error=error))
+
+    def forget_serving(self, name: str) -> None:
+        """Drop the serving config of a model whose directory is gone."""
+        with self._lock:
+            self._configs.pop(name, None)
+
+    def unload(self, name: str, version: int, reason: str) -> None:
+        """Stop serving a version; requests already using it finish with it, later ones get 404."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None or version not in model.versions:
+                return
+            versions = {n: e for n, e in model.versions.items() if n != version}
+            self._remember(name, version, reason)
+            if versions:
+                self.publish(replace(model, versions=versions))
+            else:
+                self._models = {n: m for n, m in self._models.items() if n != name}
+                self._changed()
+                log.info("Model %s removed: it has no versions left", name)
+        LOADED.labels(name, str(version)).set(0)
+        LOADS.labels(name, str(version), "unloaded").inc()
+        log.info("Unloaded model %s version %s (%s)", name, version, reason)
+
+    def _remember(self, name: str, version: int, reason: str) -> None:
+        self.unloaded[(name, version)] = Unloaded(name, version, time.time(), reason)
+        while len(self.unloaded) > self.MAX_UNLOADED:
+            self.unloaded.pop(next(iter(self.unloaded)))
+
+    def _changed(self) -> None:
+        self.generation += 1
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener's failure must not undo the change
+                log.exception("A listener of the model registry failed")
+
+    def _public(self, message: str) -> str:
+        """A load error as clients see it: no absolute path of the server's file system in it.
+
+        Messages of this package name paths relative to the repository already; a library's own
+        exception text may still carry the absolute path of the file it could not read.
+        """
+        for root in {str(self.root.resolve()), str(self.root)}:
+            message = message.replace(root + "/", "").replace(root, "the model repository")
+        return message
+
 
 def init_app(app: Flask) -> None:
-    """Load the configured repository once, when the application is created."""
-    registry = ModelRegistry(Path(app.config["MODEL_REPOSITORY"]), app.config["SKOPS_TRUSTED_TYPES"])
-    registry.load()
-    app.extensions["modelhost.registry"] = registry
+    """Create the registry of the configured repository (``app.watcher`` loads and watches it)."""
+    app.extensions["modelhost.registry"] = ModelRegistry(Path(app.config["MODEL_REPOSITORY"]),
+                                                         app.config["SKOPS_TRUSTED_TYPES"])
 
 
 def get_registry(app: Flask | None = None) -> ModelRegistry:
     """The registry of the given application, by default the current one."""
     return (app or current_app).extensions["modelhost.registry"]
+

@@ -1,6 +1,7 @@
 """The model repository on disk: its layout, ``model.json``, and reading files safely.
 
-Layout: ``<root>/<name>/<version>/model.{joblib,pkl,skops}`` plus an optional ``model.json``.
+Layout: ``<root>/<name>/<version>/model.{joblib,pkl,skops}`` plus an optional ``model.json``,
+and an optional ``<root>/<name>/serving.json`` (``app.serving``).
 Every file is read only when it resolves inside the repository (a link out of it is refused),
 ``model.json`` is checked against a JSON Schema before anything uses it, and every message names
 paths relative to the repository root, so answers never show where the server keeps its files.
@@ -8,12 +9,19 @@ paths relative to the repository root, so answers never show where the server ke
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+from .serving import SERVING_FILE
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
@@ -75,6 +83,41 @@ class LoadError(Exception):
     """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
 
 
+#: What a directory's files look like to a poll: (name, size, modification time) of each.
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class VersionFiles:
+    """One version directory as a scan saw it."""
+
+    path: Path
+    fingerprint: Fingerprint
+    #: The latest modification time of its files (seconds since the epoch): recent means still written.
+    newest: float
+
+
+@dataclass
+class ModelFiles:
+    """One model directory as a scan saw it: its version directories and its serving file."""
+
+    name: str
+    versions: dict[int, VersionFiles] = field(default_factory=dict)
+    #: The serving file's (size, modification time, inode), or None when there is none.
+    serving: tuple[int, int, int] | None = None
+
+
+@dataclass
+class Scan:
+    """Everything in the repository at one moment; ``complete`` is False when some of it could not be read."""
+
+    models: dict[str, ModelFiles] = field(default_factory=dict)
+    #: Model directories that could not be listed: what was loaded from them is kept, not unloaded.
+    unreadable: set[str] = field(default_factory=set)
+    #: False when the repository itself is missing or unreadable (a volume not mounted): nothing is unloaded.
+    complete: bool = True
+
+
 class Repository:
     """The folder of models: where each version lives and how its files are read."""
 
@@ -104,6 +147,70 @@ class Repository:
             if candidate.is_file():
                 return candidate
         return None
+
+    def scan(self) -> Scan:
+        """Every model and version directory with the fingerprint of its files; invalid names are skipped.
+
+        Only names are listed and files stat'ed, nothing is read, so a poll costs a few system calls
+        per version. Hidden entries (``.training-*`` folders of ``flask train``) are left out, and
+        a version directory holding neither an artifact nor ``model.json`` is not a version yet.
+        """
+        scan = Scan()
+        try:
+            model_dirs = sorted((entry for entry in os.scandir(self.root) if entry.is_dir()), key=lambda e: e.name)
+        except OSError as exc:
+            log.warning("Model repository %s cannot be read (%s); no models are added or removed until it "
+                        "can. Create it, fix its permissions or set MODELHOST_MODEL_REPOSITORY.", self.root, exc)
+            scan.complete = False
+            return scan
+        for model_dir in model_dirs:
+            if not NAME_PATTERN.fullmatch(model_dir.name):
+                if not model_dir.name.startswith("."):
+                    log.debug("Skipping %s: not a valid model name", model_dir.path)
+                continue
+            try:
+                files = self._scan_model(Path(model_dir.path))
+            except OSError as exc:  # e.g. a folder the server may not list: the others still count
+                log.error("Cannot read %s (%s); fix its permissions. What was loaded from it keeps serving.",
+                          model_dir.path, exc)
+                scan.unreadable.add(model_dir.name)
+                continue
+            if files.versions or files.serving is not None:
+                scan.models[files.name] = files
+        return scan
+
+    def _scan_model(self, model_dir: Path) -> ModelFiles:
+        files = ModelFiles(model_dir.name)
+        for entry in sorted(os.scandir(model_dir), key=lambda e: e.name):
+            if entry.name == SERVING_FILE and entry.is_file():
+                stat = entry.stat()
+                files.serving = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            elif entry.is_dir() and VERSION_PATTERN.fullmatch(entry.name):
+                version = self._scan_version(Path(entry.path))
+                if version is not None:
+                    files.versions[int(entry.name)] = version
+        return files
+
+    @staticmethod
+    def _scan_version(directory: Path) -> VersionFiles | None:
+        stats = []
+        for entry in os.scandir(directory):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            stat = entry.stat()
+            stats.append((entry.name, stat.st_size, stat.st_mtime_ns))
+        names = {name for name, _, _ in stats}
+        if METADATA_FILE not in names and not names.intersection(ARTIFACTS):
+            return None  # an empty directory, e.g. a version being copied in
+        stats.sort()
+        return VersionFiles(directory, tuple(stats), max(mtime for _, _, mtime in stats) / 1e9)
+
+    def read_serving(self, name: str) -> bytes | None:
+        """The raw serving file of a model, or None when it has none; it must resolve inside the repository."""
+        path = self.root / name / SERVING_FILE
+        if not path.is_file():
+            return None
+        return self.inside(path).read_bytes()[:1 << 20]
 
     def read_metadata(self, directory: Path) -> dict[str, Any] | None:
         """The checked ``model.json`` of a version directory, or None when it is absent."""

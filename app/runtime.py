@@ -175,6 +175,27 @@ class Runtime:
                 probs = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
         return predictions, probs
 
+    def trial(self) -> None:
+        """Predict the schema's example instance once; LoadError when the estimator cannot.
+
+        A version is served only after this passes, and it warms the estimator up, so the first
+        request pays no lazy imports or caches.
+        """
+        where = f"model {self.metadata['name']} version {self.metadata['version']}"
+        try:
+            batch = self.schema.parse(self.schema.example(), 1)
+        except InvalidInput as exc:
+            raise LoadError(f"the example instance of {where} is not valid input ({exc.detail}); fix the features' "
+                            f"'example' values in {METADATA_FILE}") from None
+        try:
+            predictions, _ = self.predict_arrays(self.matrix(batch), self.supports_probabilities)
+        except Exception as exc:  # noqa: BLE001 - any failure means the version cannot serve
+            raise LoadError(f"a trial prediction of the example instance failed ({type(exc).__name__}: {exc}); "
+                            f"the estimator does not take the input {METADATA_FILE} describes") from None
+        if len(predictions) != 1:
+            raise LoadError(f"a trial prediction of one instance returned {len(predictions)} predictions; "
+                            "the artifact is not an estimator modelhost can serve")
+
     def unusable_rows(self, predictions: np.ndarray, probs: np.ndarray | None) -> list[int]:
         """Rows whose prediction or probabilities are NaN or infinite (no answer a client can use)."""
         if probs is None and predictions.dtype.kind not in "fc":
