@@ -9,8 +9,22 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, logging, models, routes, docs and CLI."""
-    from . import (api, cli, config, docs, errors, health, inference, jsonprovider, logs, metrics,
-                   registry, ui, watcher, web)
+    from . import (
+        api,
+        cli,
+        config,
+        docs,
+        errors,
+        health,
+        inference,
+        jsonprovider,
+        logs,
+        metrics,
+        registry,
+        ui,
+        watcher,
+        web,
+    )
 
     # The instance folder holds config.py (and by default the models); IT may move it.
     app = Flask(__name__, instance_relative_config=True,

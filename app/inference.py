@@ -8,7 +8,6 @@ concurrent requests into shared predict calls.
 """
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from .runtime import Runtime
 from .schema import Batch
 from .telemetry import BATCH_ROWS, INSTANCES, QUEUE_WAIT
 
-log = logging.getLogger(__name__)
 
 
 @dataclass

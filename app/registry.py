@@ -28,6 +28,8 @@ from .telemetry import LOAD_SECONDS, LOADED, LOADS
 __all__ = ["NAME_PATTERN", "VERSION_PATTERN", "Model", "ModelRegistry", "ModelVersion", "get_registry"]
 
 log = logging.getLogger(__name__)
+#: The config of a model without a serving file: nothing pinned, no labels, no canary.
+NO_SERVING = ServingConfig()
 
 
 @dataclass
@@ -79,13 +81,13 @@ class Model:
 
     name: str
     versions: dict[int, ModelVersion]
-    serving: ServingConfig = ServingConfig()
+    serving: ServingConfig = NO_SERVING
     #: Why the model's serving file was refused (the last good one stays in force).
     serving_error: str | None = None
     routing: Routing | None = None
 
     @classmethod
-    def build(cls, name: str, versions: dict[int, ModelVersion], serving: ServingConfig = ServingConfig(),
+    def build(cls, name: str, versions: dict[int, ModelVersion], serving: ServingConfig = NO_SERVING,
               serving_error: str | None = None, previous: int | None = None) -> Model:
         """The model with its routing resolved; ``previous`` is the default in force before this change."""
         ordered = dict(sorted(versions.items()))

@@ -134,8 +134,9 @@ class Watcher:
             return False
         if not self._stable(("version", name, str(number)), files.fingerprint, files.newest, now, wall, seen_now):
             return True
-        what = "new" if entry is None else "changed"
-        log.info("Model %s version %s: %s files are stable; loading them in the background", name, number, what)
+        if self.last_scan is not None:  # not the start-up load
+            what = "new" if entry is None else "changed"
+            log.info("Model %s version %s: %s files are stable; loading them in the background", name, number, what)
         key = (name, number)
         self.registry.loading[key] = time.time()
         self._publish()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from pathlib import Path
 
 import joblib
@@ -18,6 +19,9 @@ from app import create_app
 from app.runtime import sha256_of
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+SETOSA = {"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_width": 0.2}
+#: Seconds the watcher of live_app() wants files unchanged before it loads them.
+SETTLE = 0.05
 
 
 def _iris_like() -> tuple[pd.DataFrame, np.ndarray]:
@@ -100,3 +104,29 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+def live_app(repo: Path, **config):
+    """An application whose watcher the test drives (no polling), with a short settle time."""
+    from app.watcher import get_watcher
+
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "REPOSITORY_POLL_SECONDS": 0, **config})
+    get_watcher(app).settle_seconds = SETTLE
+    return app
+
+
+def apply_changes(app) -> None:
+    """Scan, let the files age past the settle time, and scan again: every stable change is applied."""
+    from app.watcher import get_watcher
+
+    watcher = get_watcher(app)
+    watcher.scan()
+    time.sleep(SETTLE * 1.5)
+    assert watcher.scan() is False, "changes still pending after the settle time"
+
+
+def default_version(client, name: str = "iris") -> str:
+    """The version that answers the model's default predict route."""
+    response = client.post(f"/v1/models/{name}/predict", json=SETOSA)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["version"]
