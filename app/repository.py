@@ -124,6 +124,13 @@ class Repository:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._resolved = self.root.resolve()
+        #: Problems a scan found that were logged already: each is logged once, not at every poll.
+        self._reported: set[str] = set()
+
+    def _report(self, key: str, level: int, message: str, *args: Any) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            log.log(level, message, *args)
 
     def relative(self, path: Path) -> str:
         """A path as the repository shows it to clients: relative to the root."""
@@ -159,20 +166,25 @@ class Repository:
         try:
             model_dirs = sorted((entry for entry in os.scandir(self.root) if entry.is_dir()), key=lambda e: e.name)
         except OSError as exc:
-            log.warning("Model repository %s cannot be read (%s); no models are added or removed until it "
-                        "can. Create it, fix its permissions or set MODELHOST_MODEL_REPOSITORY.", self.root, exc)
+            self._report("root", logging.WARNING, "Model repository %s cannot be read (%s); no models are added "
+                         "or removed until it can. Create it, fix its permissions or set "
+                         "MODELHOST_MODEL_REPOSITORY.", self.root, exc)
             scan.complete = False
             return scan
+        if "root" in self._reported:
+            self._reported.discard("root")
+            log.info("Model repository %s can be read again", self.root)
         for model_dir in model_dirs:
             if not NAME_PATTERN.fullmatch(model_dir.name):
                 if not model_dir.name.startswith("."):
-                    log.debug("Skipping %s: not a valid model name", model_dir.path)
+                    self._report(model_dir.path, logging.WARNING, "Skipping %s: model names are lower-case letters, "
+                                 "digits, '-' and '_' (at most 64, starting with a letter or digit)", model_dir.path)
                 continue
             try:
                 files = self._scan_model(Path(model_dir.path))
             except OSError as exc:  # e.g. a folder the server may not list: the others still count
-                log.error("Cannot read %s (%s); fix its permissions. What was loaded from it keeps serving.",
-                          model_dir.path, exc)
+                self._report(model_dir.path, logging.ERROR, "Cannot read %s (%s); fix its permissions. What was "
+                             "loaded from it keeps serving.", model_dir.path, exc)
                 scan.unreadable.add(model_dir.name)
                 continue
             if files.versions or files.serving is not None:
@@ -189,6 +201,9 @@ class Repository:
                 version = self._scan_version(Path(entry.path))
                 if version is not None:
                     files.versions[int(entry.name)] = version
+            elif entry.is_dir() and not entry.name.startswith("."):
+                self._report(entry.path, logging.WARNING, "Skipping %s: version directories are positive "
+                             "whole numbers (1-999999999)", entry.path)
         return files
 
     @staticmethod

@@ -241,3 +241,14 @@ def test_model_json_changes_are_picked_up_like_any_other(repo):
     (repo / "iris" / "2" / "model.json").write_text(json.dumps(meta))
     apply_changes(app)
     assert app.test_client().get("/v1/models/iris/versions/2").get_json()["metrics"] == {"accuracy": 0.5}
+
+
+def test_a_problem_of_the_repository_is_logged_once_not_at_every_poll(repo, caplog):
+    (repo / "Bad Name").mkdir()
+    (repo / "iris" / "draft").mkdir()
+    app = live_app(repo)
+    for _ in range(3):
+        get_watcher(app).scan()
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.repository"]
+    assert len([m for m in messages if "Bad Name" in m]) == 1
+    assert len([m for m in messages if "draft" in m and "positive whole numbers" in m]) == 1
