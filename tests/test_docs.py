@@ -66,7 +66,7 @@ def test_every_route_is_in_the_document_as_its_docstring_says(app, spec):
         path = rule.rule.replace("<", "{").replace(">", "}")
         if rule.endpoint in docs.PER_MODEL:
             if "{label}" in path:
-                continue  # a path per label of a serving file: test_each_label_of_a_serving_file_has_its_path_in_the_document
+                continue  # a path per label of a serving file (tests/test_serving.py)
             # What a predict request holds depends on the model: each has the path of its own.
             for name in ("iris", "linear", "shop"):
                 assert path.replace("{name}", name) in documented, path
