@@ -57,7 +57,7 @@ def _model_state(model: Model | None, name: str, registry: ModelRegistry, watche
                  processes: list[dict[str, Any]]) -> dict[str, Any]:
     """One model's entry: its routing in force, its serving file and each version's state."""
     versions: dict[int, dict[str, Any]] = {}
-    for (model_name, number), gone in registry.unloaded.items():
+    for (model_name, number), gone in list(registry.unloaded.items()):
         if model_name == name:
             versions[number] = {"version": str(number), "state": "unloaded", "unloaded_at": _time(gone.at),
                                 "reason": gone.reason}
@@ -95,7 +95,7 @@ def repository_state() -> dict[str, Any]:
     registry, watcher = get_registry(), get_watcher()
     processes = watcher.fleet.processes()
     served = {model.name: model for model in registry.models()}
-    names = set(served) | {name for name, _ in registry.unloaded} | {name for name, _ in registry.loading}
+    names = set(served) | {name for name, _ in list(registry.unloaded)} | {name for name, _ in list(registry.loading)}
     return {
         "repository_poll_seconds": watcher.poll_seconds,
         "last_scan": _time(watcher.last_scan),
