@@ -21,6 +21,12 @@ LOG_FORMAT = "text"
 # Bearer token required on /v1 endpoints when set: text of printable ASCII, in quotes. The server
 # refuses to start when it is empty or not a string. MODELHOST_API_TOKEN is taken as its exact text.
 # API_TOKEN = "change-me"
+# Bearer token of the repository's write operations (POST /v1/repository/reload), separate from
+# API_TOKEN; without it they answer 403. MODELHOST_ADMIN_TOKEN is taken as its exact text.
+# ADMIN_TOKEN = "change-me-too"
+
+# Seconds between scans of the model repository for new, changed and removed versions (0: off).
+# REPOSITORY_POLL_SECONDS = 5
 
 # Classes skops may load from .skops files beyond its trusted defaults.
 # SKOPS_TRUSTED_TYPES = ["mypackage.transformers.MyScaler"]
