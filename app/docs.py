@@ -83,6 +83,24 @@ def template(app: Flask) -> dict[str, Any]:
     return document
 
 
+def admin_only(spec: dict[str, Any], configured: bool) -> dict[str, Any]:
+    """The operations that need the admin token, as this server answers them.
+
+    With ADMIN_TOKEN configured they keep their ``adminToken`` security (a request without it is
+    a 401). Without one no token can make them succeed: every request is a 403, whatever it
+    sends, so they are documented as turned off and without security.
+    """
+    if configured:
+        return spec
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and operation.get("security") == [{"adminToken": []}]:
+                operation["security"] = []
+                operation["description"] = (operation.get("description", "") + "\n\nTurned off on this server "
+                                            "(no ADMIN_TOKEN configured): every request is answered 403.").strip()
+    return spec
+
+
 def correct(spec: dict[str, Any]) -> dict[str, Any]:
     """Undo what flasgger 0.9.7.1 gets wrong for OpenAPI 3, in the document it assembled.
 
@@ -124,7 +142,8 @@ class ModelhostSwagger(Swagger):
                 self.apispecs.clear()
             if endpoint not in self.apispecs or self.app.debug:
                 self.template = copy.deepcopy(self.base)
-                correct(super().get_apispecs(endpoint))
+                spec = correct(super().get_apispecs(endpoint))
+                admin_only(spec, self.app.config.get("ADMIN_TOKEN") is not None)
             return self.apispecs[endpoint]
 
 

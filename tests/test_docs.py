@@ -153,11 +153,21 @@ def test_with_a_token_every_v1_operation_needs_it_and_health_does_not(repo):
     assert spec["security"] == [{"bearerAuth": []}]
     for path, item in spec["paths"].items():
         for operation in item.values():
-            if path == "/v1/repository/reload":  # a write operation: the admin token, not the API token
-                assert operation["security"] == [{"adminToken": []}]
+            if path == "/v1/repository/reload":  # a write operation, turned off without an admin token
+                assert operation["security"] == [] and "every request is answered 403" in operation["description"]
                 continue
             assert ("security" in operation) == (not path.startswith("/v1")), path
             assert operation.get("security", []) == [], path
+
+
+def test_the_reload_needs_the_admin_token_only_where_one_is_configured(repo):
+    spec = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "API_TOKEN": "t", "ADMIN_TOKEN": "a"}) \
+        .test_client().get("/apispec.json").get_json()
+    reload = spec["paths"]["/v1/repository/reload"]["post"]
+    assert reload["security"] == [{"adminToken": []}] and "403" not in reload["description"]
+    assert spec["components"]["securitySchemes"]["adminToken"] == {
+        "type": "http", "scheme": "bearer", "description": "The server's ADMIN_TOKEN, for the repository's write "
+                                                          "operations."}
 
 
 def test_request_schema_is_the_validating_schema(app, spec):
