@@ -43,7 +43,7 @@ class Fleet:
         self.directory = Path(directory) if directory else None
         self.pid = os.getpid()
         self.id = f"{self.pid}-{secrets.token_hex(4)}"
-        self.own: dict[str, Any] = {"pid": self.pid, "id": self.id, "versions": {}}
+        self.own: dict[str, Any] = {"pid": self.pid, "id": self.id, "settled": None, "versions": {}}
         self._reload_seen = self._reload_stamp()
         if self.directory is not None:
             self._path = self.directory / f"{_PREFIX}{self.id}.json"
@@ -51,9 +51,14 @@ class Fleet:
             # recognised by its dead pid instead.
             weakref.finalize(self, _remove, self._path)
 
-    def publish(self, versions: dict[str, dict[str, str]]) -> None:
-        """Record which versions this process has and in which state (``{"iris": {"1": "loaded"}}``)."""
-        self.own = {"pid": self.pid, "id": self.id, "updated": time.time(), "versions": versions}
+    def publish(self, versions: dict[str, dict[str, str]], settled: float | None) -> None:
+        """Record which versions this process has and in which state (``{"iris": {"1": "loaded"}}``).
+
+        ``settled`` is when the last scan that left nothing pending started (seconds since the
+        epoch): a reload request made before it has been carried out by this process.
+        """
+        self.own = {"pid": self.pid, "id": self.id, "updated": time.time(), "settled": settled,
+                    "versions": versions}
         if self.directory is None:
             return
         try:

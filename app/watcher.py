@@ -66,8 +66,9 @@ class Watcher:
         self._completed = 0
         self._scanning = False
         self.pending = False
-        #: When the last scan finished (seconds since the epoch).
+        #: When the last scan finished, and when the last one that left nothing pending started.
         self.last_scan: float | None = None
+        self.settled: float | None = None
         registry.subscribe(self._publish)
 
     # --- one scan -----------------------------------------------------------------------------
@@ -77,7 +78,7 @@ class Watcher:
         with self._scan_lock:
             with self._state:
                 self._scanning = True
-            pending = False
+            started, pending = time.time(), False
             try:
                 pending = self._scan()
             finally:
@@ -85,7 +86,10 @@ class Watcher:
                     self._scanning, self.pending = False, pending
                     self._completed += 1
                     self.last_scan = time.time()
+                    if not pending:
+                        self.settled = started
                     self._state.notify_all()
+            self._publish()
             return pending
 
     def _scan(self) -> bool:
@@ -174,16 +178,28 @@ class Watcher:
         thread.start()
 
     def rescan(self, timeout: float) -> bool:
-        """Ask this process (and, through the fleet, every other) for a scan now; wait for it to settle.
+        """Ask this process and, through the fleet, every other for a scan now; wait until all have applied it.
 
-        True when a scan that started after the request has finished with nothing left pending
-        within ``timeout`` seconds (loads included).
+        True when, within ``timeout`` seconds, every live process has finished a scan that started
+        after the request and left nothing pending (loads included).
         """
+        deadline = time.monotonic() + timeout
+        asked = time.time()
         self.fleet.ask_reload()
         with self._state:
             wanted = self._completed + 1 + (1 if self._scanning else 0)
             self._wake.set()
-            return self._state.wait_for(lambda: self._completed >= wanted and not self.pending, timeout)
+            if not self._state.wait_for(lambda: self._completed >= wanted and not self.pending, timeout):
+                return False
+        while True:
+            waiting = [p for p in self.fleet.processes() if (p.get("settled") or 0) < asked]
+            if not waiting:
+                return True
+            if time.monotonic() >= deadline:
+                log.warning("A reload request waited %.0f s for processes %s to finish their rescan; they are still "
+                            "loading", timeout, ", ".join(str(p.get("pid")) for p in waiting))
+                return False
+            time.sleep(0.05)
 
     def _due(self, now: float, next_poll: float, next_settle: float) -> bool:
         if self._wake.is_set() or self.fleet.reload_asked():
@@ -198,7 +214,7 @@ class Watcher:
             versions[model.name] = {str(n): entry.status for n, entry in model.versions.items()}
         for name, number in list(self.registry.loading):
             versions.setdefault(name, {}).setdefault(str(number), "loading")
-        self.fleet.publish(versions)
+        self.fleet.publish(versions, self.settled)
 
 
 def _run(ref: weakref.ref[Watcher]) -> None:
