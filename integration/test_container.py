@@ -3,107 +3,27 @@ an application process killed under load, and what Apache answers before a reque
 the application.
 
 Each test starts its own container of ``MODELHOST_IMAGE`` (default ``modelhost:latest``) on a
-free loopback port with the docker CLI, and removes it afterwards. The module is skipped when
-the docker CLI or the image is missing (``make integration`` builds the image first), and when
-``MODELHOST_CONTAINER_TESTS=off`` (``make integration`` with a BASE_URL of your own).
+free loopback port with the docker CLI (``start_container``, conftest.py), and removes it
+afterwards. The module is skipped when the docker CLI or the image is missing (``make
+integration`` builds the image first), and when ``MODELHOST_CONTAINER_TESTS=off`` (``make
+integration`` with a BASE_URL of your own): see containers.py.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
-import subprocess
-import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Self
+from typing import Any
 
 import pytest
 import requests
+from containers import IMAGE, IRIS, Container, Load, docker, needs_containers, wait_for_app_processes
 
-IMAGE = os.environ.get("MODELHOST_IMAGE", "modelhost:latest")
-READY_TIMEOUT = 90.0
-IRIS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-
-
-def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the docker CLI; raise with its output when it fails and ``check`` is set."""
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
-    return result
-
-
-def _skip_reason() -> str | None:
-    if os.environ.get("MODELHOST_CONTAINER_TESTS", "on").lower() in ("off", "0", "false", "no"):
-        return "container tests turned off (MODELHOST_CONTAINER_TESTS=off: testing an external BASE_URL)"
-    if shutil.which("docker") is None:
-        return "the docker CLI is not installed"
-    if docker("image", "inspect", IMAGE, check=False, timeout=30).returncode != 0:
-        return f"image {IMAGE} is not present (or no Docker engine answers): run make docker-build"
-    return None
-
-
-_reason = _skip_reason()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
-
-
-class Container:
-    """A running container of the image, published on a loopback port."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        mapping = docker("port", name, "8000/tcp").stdout.split()[0]  # 127.0.0.1:NNNNN
-        self.url = f"http://{mapping}"
-
-    def logs(self) -> str:
-        result = docker("logs", self.name, check=False)
-        return result.stdout + result.stderr
-
-    def exec_python(self, code: str) -> str:
-        """Run Python inside the container (the image has no curl or ps) and return stdout."""
-        return docker("exec", self.name, "python3", "-c", code).stdout
-
-    def wait(self, path: str = "/health/live", timeout: float = READY_TIMEOUT) -> None:
-        """Wait until ``path`` answers at all (any status), or fail with the container's logs."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url + path, timeout=2)
-                return
-            except requests.RequestException:
-                running = docker("inspect", "-f", "{{.State.Running}}", self.name, check=False).stdout.strip()
-                if running != "true":
-                    pytest.fail(f"container {self.name} exited during start-up:\n{self.logs()}")
-                time.sleep(0.5)
-        pytest.fail(f"container {self.name} did not answer {path} within {timeout:.0f} s:\n{self.logs()}")
-
-
-@pytest.fixture
-def start_container() -> Iterator[Callable[..., Container]]:
-    """Factory: start a container with extra ``docker run`` options; all are removed at the end."""
-    names: list[str] = []
-
-    def start(*options: str, env: dict[str, str] | None = None, wait: bool = True) -> Container:
-        name = f"modelhost-test-{uuid.uuid4().hex[:8]}"
-        env_options = [f"--env={key}={value}" for key, value in (env or {}).items()]
-        docker("run", "--detach", "--name", name, "--publish", "127.0.0.1::8000",
-               *env_options, *options, IMAGE)
-        names.append(name)
-        container = Container(name)
-        if wait:
-            container.wait()
-        return container
-
-    yield start
-    for name in names:
-        # pytest shows this captured output only when the test failed.
-        result = docker("logs", name, check=False)
-        print(f"--- logs of {name} ---\n{result.stdout}{result.stderr}")
-        docker("rm", "--force", name, check=False)
+pytestmark = needs_containers
 
 
 @pytest.fixture(scope="module")
@@ -191,86 +111,8 @@ def test_both_wsgi_modes_serve_predictions(start_container, mode: str, daemons: 
     assert f"({mode} mode)" in container.logs()
 
 
-# Prints {pid: program} of the processes that run the application: those with scikit-learn in
-# their memory maps (Apache's children in embedded mode, mod_wsgi's daemons in daemon mode).
-APP_PROCESSES = (
-    "import json, os\n"
-    "found = {}\n"
-    "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
-    "    try:\n"
-    "        with open(f'/proc/{pid}/maps') as maps:\n"
-    "            if any('/sklearn/' in line for line in maps):\n"
-    "                found[pid] = open(f'/proc/{pid}/cmdline').read().split('\\0')[0].strip()\n"
-    "    except OSError:\n"
-    "        continue\n"
-    "print(json.dumps(found))\n"
-)
 #: Client threads of the fault test; each has one request in flight at a time.
 CLIENTS = 8
-FAULT_TIMEOUT = 180.0
-
-
-def app_processes(container: Container) -> dict[int, str]:
-    return {int(pid): name for pid, name in json.loads(container.exec_python(APP_PROCESSES)).items()}
-
-
-def wait_for_app_processes(container: Container, count: int, without: int | None = None) -> dict[int, str]:
-    """Wait until ``count`` processes (none of them ``without``) run the application; return them."""
-    deadline = time.monotonic() + FAULT_TIMEOUT
-    found: dict[int, str] = {}
-    while time.monotonic() < deadline:
-        found = app_processes(container)
-        if len(found) == count and without not in found:
-            return found
-        time.sleep(1)
-    pytest.fail(f"expected {count} processes running the application (not {without}), found {found}:\n"
-                f"{container.logs()[-5000:]}")
-
-
-class Load:
-    """Client threads that each predict over their own keep-alive connection, one request at a time."""
-
-    def __init__(self, url: str, clients: int) -> None:
-        self.url = url + "/v1/models/iris/predict"
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-        self.successes = 0
-        self.failures: list[tuple[int, str]] = []  # (client, what went wrong)
-        self.threads = [threading.Thread(target=self.client, args=(i,), daemon=True) for i in range(clients)]
-
-    def __enter__(self) -> Self:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=90)
-
-    def client(self, number: int) -> None:
-        with requests.Session() as session:
-            while not self.stopping.is_set():
-                failure = None
-                try:
-                    response = session.post(self.url, json={"instances": [IRIS] * 3}, timeout=60)
-                    if response.status_code != 200 or response.json()["predictions"] != ["setosa"] * 3:
-                        failure = f"HTTP {response.status_code}: {response.text[:200]}"
-                except (requests.RequestException, ValueError) as exc:
-                    failure = f"{type(exc).__name__}: {exc}"
-                with self.lock:
-                    if failure is None:
-                        self.successes += 1
-                    else:
-                        self.failures.append((number, failure))
-
-    def wait_for_successes(self, count: int) -> None:
-        deadline = time.monotonic() + FAULT_TIMEOUT
-        while self.successes < count:
-            if time.monotonic() > deadline:
-                pytest.fail(f"only {self.successes} of {count} predictions succeeded within {FAULT_TIMEOUT:.0f} s; "
-                            f"failures: {self.failures[:5]}")
-            time.sleep(0.2)
 
 
 @pytest.mark.parametrize("mode", ["embedded", "daemon"])
@@ -310,19 +152,12 @@ def test_read_only_root_filesystem_still_serves(start_container) -> None:
     assert response.json()["prediction"] == "setosa"
 
 
-def test_mounted_repository_with_a_corrupt_model(start_container, tmp_path: Path) -> None:
-    # Copy the demo models out of the image, then break one of them.
-    created = docker("create", IMAGE).stdout.strip()
-    try:
-        docker("cp", f"{created}:/models", str(tmp_path))
-    finally:
-        docker("rm", created, check=False)
-    repository = tmp_path / "models"
+def test_mounted_repository_with_a_corrupt_model(start_container, model_repository: Path) -> None:
+    # The demo models copied out of the image, then one of them broken.
+    repository = model_repository
     artifacts = [p for p in (repository / "iris" / "1").iterdir() if p.stem == "model" and p.suffix != ".json"]
     assert artifacts, "no iris artifact found in the image's /models"
     artifacts[0].write_bytes(b"this is not a model")
-    for path in [repository, *repository.rglob("*")]:  # readable by the container's user
-        path.chmod(0o755 if path.is_dir() else 0o644)
 
     container = start_container("--volume", f"{repository}:/models:ro")
     container.wait("/health/ready")
