@@ -24,6 +24,13 @@ and the ratio of each server's requests per second to the baseline's in the same
 is also written to build/bench/results.md (raw numbers in results.json, wrk's output and the
 servers' logs in build/bench/logs/).
 
+With the container among the servers, two more lines follow the table, measured against a
+container of the same image that serves a writable repository (bench/rollout.py, about three
+minutes): "rollout under load" (8 clients predicting while a new version rolls out, a corrupt
+one is refused and the old one is deleted: requests sent and failed, and the seconds until the
+new version was the default in every process) and "memory after 20 load/unload cycles" (the
+growth of each application process, target under 10 %).
+
 Settings (environment): SERVERS, DURATION (8s), WARMUP (2s), WRK_THREADS (2), IMAGE
 (modelhost:latest), and the MODELHOST_* tuning variables of README.md ("Tuning"), which are
 passed to the container and to `make run`.
@@ -52,10 +59,9 @@ from types import FrameType
 from typing import Any
 
 import joblib
+import make_models
 import numpy as np
 import requests
-
-import make_models
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
@@ -716,10 +722,25 @@ def bench(settings: Settings, stack: contextlib.ExitStack) -> None:
             print(f" {result.per_second:8,.0f} req/s  p99 {latency(result.p99_us):>9}  errors {result.errors}",
                   flush=True)
 
-    report(settings, servers, results)
+    report(settings, servers, results, rollout_notes(settings) if "container" in settings.servers else [])
 
 
-def report(settings: Settings, servers: list[Server], results: list[tuple[Workload, str, WrkResult]]) -> None:
+def rollout_notes(settings: Settings) -> list[str]:
+    """The lines of bench/rollout.py, against a container of its own that is stopped before the report."""
+    import rollout  # here, not at the top: rollout.py imports this module
+
+    log("the live repository: rollout under load, then memory over load/unload cycles (bench/rollout.py)")
+    try:
+        with contextlib.ExitStack() as stack:
+            under_load, memory = rollout.measure(settings.image, settings.tuning, stack)
+    except BenchError as exc:  # the wrk numbers above still get their report
+        log(f"the rollout measurements failed: {exc}")
+        return [f"Rollout under load and memory after load/unload cycles: not measured ({str(exc).splitlines()[0]})"]
+    return [under_load.line(), memory.line()]
+
+
+def report(settings: Settings, servers: list[Server], results: list[tuple[Workload, str, WrkResult]],
+           extra_notes: list[str]) -> None:
     notes = []
     for server in servers:
         if isinstance(server, Container):
@@ -729,6 +750,7 @@ def report(settings: Settings, servers: list[Server], results: list[tuple[Worklo
             notes.append(f"Apache log of {server.name}: " + (
                 f"{len(lines)} lines about saturation, e.g. {lines[0].strip()}" if lines else
                 "no 'reached MaxRequestWorkers', 'Queue timeout' or 'Unable to connect'"))
+    notes += extra_notes
     table = results_table(results)
     print("\n" + table + "\n\n" + "\n".join(notes), flush=True)
 
@@ -781,4 +803,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # bench/rollout.py imports this module as `bench`: it must find this one rather than load a
+    # second copy, whose BenchError run_cleanly would not catch.
+    sys.modules.setdefault("bench", sys.modules[__name__])
     sys.exit(main())
