@@ -251,10 +251,12 @@ def test_flask_train_on_the_host_serves_the_new_version_without_a_restart(
     assert docker("inspect", "-f", "{{.RestartCount}}", container.name).stdout.strip() == "0"
 
 
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
 def test_reload_with_the_admin_token_loads_a_copied_version_in_every_process(
-        start_container, model_repository: Path) -> None:
+        start_container, model_repository: Path, mode: str) -> None:
+    """Both ways of running the application: Apache's own processes, or mod_wsgi's daemon processes."""
     container = start_watching(start_container, model_repository, MODELHOST_REPOSITORY_POLL_SECONDS="0",
-                               MODELHOST_ADMIN_TOKEN=ADMIN_TOKEN)
+                               MODELHOST_ADMIN_TOKEN=ADMIN_TOKEN, MODELHOST_WSGI_MODE=mode)
     assert repository_state(container)["repository_poll_seconds"] == 0
     reload = container.url + "/v1/repository/reload"
     copy_version(model_repository / "iris", 1, 2)
