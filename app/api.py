@@ -1,15 +1,15 @@
 """The JSON API under /v1: model listing, metadata, readiness and predictions."""
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
 from . import requeststate, scoring
+from .auth import require_token
 from .csvreading import CsvLimits
 from .decoding import Decoded
-from .errors import InvalidInput, NotAcceptable, Unauthorized, UnsupportedMediaType
+from .errors import InvalidInput, NotAcceptable, UnsupportedMediaType
 from .inference import get_service
 from .management import bp as repository_bp
 from .registry import ModelVersion, get_registry
@@ -18,32 +18,7 @@ from .schema import FALSE_WORDS, TRUE_WORDS
 bp = Blueprint("api", __name__, url_prefix="/v1")
 # /v1/repository: nested, so the token check below guards it too.
 bp.register_blueprint(repository_bp)
-
-
-@bp.before_request
-def require_token() -> None:
-    """When API_TOKEN is configured, every /v1 request needs it (or the ADMIN_TOKEN) as a bearer token."""
-    if current_app.config.get("API_TOKEN") is None:
-        return
-    supplied = bearer_token()
-    if supplied is None:
-        raise Unauthorized("This server requires a token: send 'Authorization: Bearer <token>'.")
-    if not (token_matches(supplied) or token_matches(supplied, "ADMIN_TOKEN")):
-        raise Unauthorized("The bearer token is not valid; ask the operator for the current token.")
-
-
-def bearer_token() -> str | None:
-    """The token of the request's ``Authorization: Bearer`` header, or None when it has none."""
-    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
-    return supplied if scheme.lower() == "bearer" and supplied else None
-
-
-def token_matches(supplied: str, key: str = "API_TOKEN") -> bool:
-    """Whether a supplied token is the configured token ``key`` (constant-time comparison)."""
-    # The configuration holds the token as its exact text (app/config.py checks that at start);
-    # anything else, such as no token at all, matches nothing.
-    token = current_app.config.get(key)
-    return isinstance(token, str) and hmac.compare_digest(supplied.strip().encode(), token.encode())
+bp.before_request(require_token)
 
 
 @bp.get("/models")

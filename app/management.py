@@ -10,32 +10,13 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from .errors import Forbidden, Unauthorized
+from .auth import require_admin
 from .registry import Model, ModelRegistry, get_registry
 from .watcher import Watcher, get_watcher
 
 bp = Blueprint("repository", __name__, url_prefix="/repository")
 #: Seconds a reload request waits for this process's rescan (loads included) before answering 202.
 RELOAD_WAIT_SECONDS = 30.0
-
-
-def require_admin() -> None:
-    """The request carries the admin token; 403 while none is configured or for the API token, else 401."""
-    from .api import bearer_token, token_matches
-
-    if current_app.config.get("ADMIN_TOKEN") is None:
-        raise Forbidden("Repository operations are turned off on this server. To turn them on, set "
-                        "MODELHOST_ADMIN_TOKEN (a token of its own, not MODELHOST_API_TOKEN) and send it as "
-                        "'Authorization: Bearer <admin token>'.")
-    supplied = bearer_token()
-    if supplied is None:
-        raise Unauthorized("This operation needs the admin token: send 'Authorization: Bearer <admin token>'.")
-    if token_matches(supplied, "ADMIN_TOKEN"):
-        return
-    if token_matches(supplied):
-        raise Forbidden("The API token may not change the repository; this operation needs the admin token "
-                        "(MODELHOST_ADMIN_TOKEN).")
-    raise Unauthorized("The bearer token is not the admin token; ask the operator for the current one.")
 
 
 def _time(seconds: float | None) -> str | None:

@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from . import cards, requeststate, scoring
-from .api import token_matches
+from .auth import token_matches
 from .csvreading import CsvLimits
 from .errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
 from .inference import get_service
