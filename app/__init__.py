@@ -6,6 +6,9 @@ from typing import Any
 
 from flask import Flask
 
+#: The server's version, as the Open Inference Protocol's server metadata (GET /v2) reports it.
+__version__ = "1.0.0"
+
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, logging, models, routes, docs and CLI."""
@@ -22,6 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         metrics,
         registry,
         ui,
+        v2,
         watcher,
         web,
     )
@@ -38,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     inference.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(v2.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(ui.bp)

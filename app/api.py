@@ -7,17 +7,20 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import requeststate, scoring
 from .auth import require_token
+from .bodies import is_json, raw_body
 from .csvreading import CsvLimits
 from .decoding import Decoded
 from .errors import InvalidInput, NotAcceptable, UnsupportedMediaType
 from .inference import get_service
+from .kservev1 import bp as kserve_bp
 from .management import bp as repository_bp
 from .registry import ModelVersion, get_registry
 from .schema import FALSE_WORDS, TRUE_WORDS
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
-# /v1/repository: nested, so the token check below guards it too.
+# /v1/repository and the KServe V1 :predict paths: nested, so the token check below guards them too.
 bp.register_blueprint(repository_bp)
+bp.register_blueprint(kserve_bp)
 bp.before_request(require_token)
 
 
@@ -199,12 +202,8 @@ def wants_probabilities() -> bool:
 def read_body(entry: ModelVersion) -> Decoded:
     """Decode a JSON or form-encoded predict body into Python values."""
     mimetype = request.mimetype
-    if mimetype == "application/json" or mimetype.endswith("+json"):
-        raw = request.get_data(cache=False)
-        if request.content_length is None and len(raw) == request.max_content_length:
-            # A streamed (chunked) body is cut at the limit; reading past it raises the 413.
-            request.stream.read(1)
-        return get_service().decode(entry, raw)
+    if is_json(mimetype):
+        return get_service().decode(entry, raw_body())
     if mimetype == "application/x-www-form-urlencoded":
         return Decoded(entry.ready_runtime().schema.from_form(request.form.to_dict()))
     raise UnsupportedMediaType(

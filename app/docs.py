@@ -26,7 +26,7 @@ from .registry import get_registry
 
 TEMPLATE = Path(__file__).with_name("apidocs.yml")
 #: Views documented once per model by app/openapi.py rather than as they are routed.
-PER_MODEL = frozenset({"api.predict"})
+PER_MODEL = frozenset({"api.predict", "v2.infer", "api.kserve.predict"})
 
 
 def describe(text: str) -> str:
@@ -69,7 +69,9 @@ def template(app: Flask) -> dict[str, Any]:
     """flasgger's template: apidocs.yml, with this server's models and, with API_TOKEN, the token."""
     document = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
     registry = get_registry(app)
-    models = openapi.model_docs(registry, operation(app, "api.predict", "post"))
+    models = openapi.model_docs(registry, {"predict": operation(app, "api.predict", "post"),
+                                           "kserve": operation(app, "api.kserve.predict", "post"),
+                                           "infer": operation(app, "v2.infer", "post")})
     components = document["components"]
     components["schemas"].update(models.schemas)
     names = [model.name for model in registry.models()]

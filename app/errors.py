@@ -1,6 +1,7 @@
 """Typed errors and the one handler that turns every failure into an RFC 9457 problem document."""
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,10 @@ from . import requeststate
 PROBLEM_MIMETYPE = "application/problem+json"
 #: RFC 9110 names where Python's table still has the older ones (Apache uses these too).
 _TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+#: Paths whose problem documents also carry the detail as ``error``: the member Open Inference
+#: Protocol clients (/v2; tritonclient raises with it) and KServe V1 / TF Serving clients
+#: (``:predict``) read.
+_ERROR_MEMBER = re.compile(r"^/v2(?:/|$)|:predict$")
 
 
 class ModelhostError(Exception):
@@ -111,6 +116,8 @@ def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None
     }
     if errors:
         body["errors"] = errors
+    if _ERROR_MEMBER.search(request.path):
+        body["error"] = detail
     response = current_app.response_class(current_app.json.dumps(body), status=status,
                                           mimetype=PROBLEM_MIMETYPE)
     response.headers.update(headers or {})

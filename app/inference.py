@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+import numpy as np
 from flask import Flask, current_app
 
 from . import scoring
@@ -27,7 +28,6 @@ from .schema import Batch
 from .telemetry import BATCH_ROWS, INSTANCES, QUEUE_WAIT
 
 
-
 @dataclass
 class Prediction:
     """What one request's rows came out as, ready to be shaped into a response."""
@@ -39,6 +39,15 @@ class Prediction:
     #: The request was one instance (answered as ``prediction``, not ``predictions``).
     single: bool
     ids: list[Any] | None
+
+
+@dataclass
+class ArrayPrediction:
+    """What one request's rows came out as, as the estimator answered them (for tensor protocols)."""
+
+    runtime: Runtime
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
 
 
 class InferenceService:
@@ -100,6 +109,16 @@ class InferenceService:
     def predict_batch(self, entry: ModelVersion, batch: Batch, probabilities: bool,
                       state: RequestState) -> Prediction:
         """Predict an already validated request, batched with concurrent requests for the version."""
+        result = self.predict_arrays(entry, batch, probabilities, state)
+        predictions, probs = result.runtime.to_native(result.predictions, result.probabilities)
+        return Prediction(entry.name, str(entry.version), predictions, probs, batch.single, batch.ids)
+
+    def predict_arrays(self, entry: ModelVersion, batch: Batch, probabilities: bool, state: RequestState,
+                       unusable_path: str | None = None) -> ArrayPrediction:
+        """Predict an already validated request, batched with concurrent requests; the results as arrays.
+
+        ``unusable_path`` formats a row's number in the 422 for rows without a usable prediction.
+        """
         state.use(entry.name, entry.version)
         runtime = entry.ready_runtime()
         batcher = self.batcher(entry)
@@ -110,10 +129,10 @@ class InferenceService:
         QUEUE_WAIT.labels(entry.name, str(entry.version)).observe(result.queue_seconds)
         unusable = runtime.unusable_rows(result.predictions, result.probabilities)
         if unusable:
-            raise UnusableOutput.for_rows(unusable, "" if batch.single else "instances/{}")
+            path = unusable_path if unusable_path is not None else "" if batch.single else "instances/{}"
+            raise UnusableOutput.for_rows(unusable, path)
         self._count(entry, batch.size, state)
-        predictions, probs = runtime.to_native(result.predictions, result.probabilities)
-        return Prediction(entry.name, str(entry.version), predictions, probs, batch.single, batch.ids)
+        return ArrayPrediction(runtime, result.predictions, result.probabilities)
 
     def score_csv(self, entry: ModelVersion, stream: IO[bytes], probabilities: bool, limits: CsvLimits,
                   state: RequestState, escape_formulas: bool = False) -> scoring.ScoredFile:
@@ -127,7 +146,7 @@ class InferenceService:
     @staticmethod
     def _count(entry: ModelVersion, rows: int, state: RequestState) -> None:
         state.batch_size = rows
-        INSTANCES.labels(entry.name, str(entry.version)).inc(rows)
+        INSTANCES.labels(entry.name, str(entry.version), state.protocol).inc(rows)
 
 
 def init_app(app: Flask) -> None:

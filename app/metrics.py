@@ -36,8 +36,8 @@ def _record(response: Response) -> Response:
     LATENCY.labels(endpoint).observe(elapsed)
     if state.model is not None and state.version is not None:
         # By the version that answered: a canary and the default it is compared with side by side.
-        PREDICTIONS.labels(state.model, state.version, status).inc()
-        PREDICTION_LATENCY.labels(state.model, state.version).observe(elapsed)
+        PREDICTIONS.labels(state.model, state.version, state.protocol, status).inc()
+        PREDICTION_LATENCY.labels(state.model, state.version, state.protocol).observe(elapsed)
     return response
 
 

@@ -13,8 +13,12 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import oip
 from .registry import Model, ModelRegistry, ModelVersion
+from .runtime import Runtime
+from .schema import feature_schema
 from .scoring import example_csv, output_columns
+from .violations import INT64_MAX
 
 _NO_PROBABILITIES = {"name": "probabilities", "in": "query", "required": False, "allowEmptyValue": True,
                      "schema": {"type": "boolean", "enum": [False]},
@@ -33,11 +37,13 @@ class ModelDocs:
     tags: list[dict[str, str]] = field(default_factory=list)
 
 
-def model_docs(registry: ModelRegistry, predict: dict[str, Any]) -> ModelDocs:
-    """Every model's predict operations, each made from ``predict``, the generic predict operation."""
+def model_docs(registry: ModelRegistry, generic: dict[str, dict[str, Any]]) -> ModelDocs:
+    """Every model's predict operations in each protocol, each made from that protocol's ``generic`` operation."""
     docs = ModelDocs()
     for model in registry.models():
-        docs.paths.update(_model_paths(model, predict, docs.schemas))
+        for protocol, (make, default_path, version_path, operation_id) in _PROTOCOLS.items():
+            docs.paths.update(_model_paths(model, generic[protocol], docs.schemas, make,
+                                           (default_path, version_path, operation_id)))
         docs.tags.append({"name": model.name, "description": f"Model {model.name} ({model.summary()['task']})"})
     return docs
 
@@ -46,39 +52,42 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _model_paths(model: Model, predict: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
-    """The predict paths of one model, its request schemas added to ``schemas``.
+def _model_paths(model: Model, generic: dict[str, Any], schemas: dict[str, Any], make: Any,
+                 paths_of: tuple[str, str, str]) -> dict[str, Any]:
+    """The paths of one model in one protocol, its request schemas added to ``schemas``.
 
     The default version's schemas are ``<name>.*``. Versions whose requests are the default's
-    share ``/versions/{version}/predict``; any other version (other features, or not loaded)
-    has a path of its own, with schemas ``<name>.v<version>.*``. Each label of the model's
-    serving file has a path of its own, with its version's schemas.
+    share the path with ``{version}``; any other version (other features, or not loaded) has a
+    path of its own, with schemas ``<name>.v<version>.*``. Each label of the model's serving
+    file has a /v1 predict path of its own, with its version's schemas.
     """
+    default_path, version_path, operation_id = (p.replace("{model}", model.name) for p in paths_of)
     default = model.versions[model.default_version]
     alike = [number for number, entry in sorted(model.versions.items()) if _same_requests(entry, default)]
     version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string",
                "enum": [str(v) for v in alike]},
                "description": "Version number (versions with other features have paths of their own)"}
-    base = f"/v1/models/{model.name}"
-    paths = {f"{base}/predict": {"post": _operation(predict, default, model.name, [], f"predict_{model.name}")},
-             f"{base}/versions/{{version}}/predict": {"post": {
-                 **_operation(predict, default, model.name, [version], f"predict_{model.name}_version"),
-                 "summary": f"Predict with {model.name} (a chosen version)"}}}
+    paths = {default_path: {"post": make(generic, default, model.name, [], operation_id)}}
+    chosen = make(generic, default, model.name, [version], f"{operation_id}_version")
+    paths[version_path] = {"post": {**chosen, "summary": chosen["summary"] + " (a chosen version)"}}
     keys = {number: model.name if number in alike else f"{model.name}.v{number}" for number in model.versions}
     for number, entry in sorted(model.versions.items()):
         if entry.runtime is not None and (number == model.default_version or number not in alike):
             for kind, schema in entry.runtime.schema.openapi_schemas().items():
                 schemas[f"{keys[number]}.{kind}"] = schema
+            schemas[f"{keys[number]}.v2"] = v2_request_schema(entry.runtime)
         if number not in alike:
-            paths[f"{base}/versions/{number}/predict"] = {
-                "post": _operation(predict, entry, keys[number], [], f"predict_{model.name}_v{number}")}
+            paths[version_path.replace("{version}", str(number))] = {
+                "post": make(generic, entry, keys[number], [], f"{operation_id}_v{number}")}
     assert model.routing is not None
+    if make is not _operation:
+        return paths
     for label, number in sorted(model.routing.labels.items()):
         entry = model.versions.get(number)
         if entry is not None:  # a label of a version that is not here is answered 503
-            operation = _operation(predict, entry, keys[number], [], f"predict_{model.name}_label_{label}")
+            operation = _operation(generic, entry, keys[number], [], f"predict_{model.name}_label_{label}")
             operation["summary"] = f"Predict with {model.name} label {label} (version {number})"
-            paths[f"{base}/labels/{label}/predict"] = {"post": operation}
+            paths[f"/v1/models/{model.name}/labels/{label}/predict"] = {"post": operation}
     return paths
 
 
@@ -136,3 +145,132 @@ def _operation(predict: dict[str, Any], entry: ModelVersion, key: str, path: lis
     answer = operation["responses"]["200"]["content"]["text/csv"]
     answer["example"] = f"{header},{','.join(columns)}\n{row}{',<' + '>,<'.join(columns) + '>'}\n"
     return operation
+
+
+def _failed(operation: dict[str, Any], entry: ModelVersion, path: list[dict[str, Any]], summary: str,
+            prefix: str = "") -> dict[str, Any]:
+    """The operation of a version that failed to load: every request is answered 503."""
+    operation.pop("requestBody", None)
+    operation.update(summary=f"{summary} (version {entry.version} failed to load)",
+                     description="This version did not load, so every request is answered 503; "
+                                 "GET /health/ready says why.",
+                     responses={code: operation["responses"][code] for code in ("401", "503")})
+    operation["parameters"] = path
+    if not path:
+        del operation["parameters"]
+    return operation
+
+
+def _kserve_operation(kserve: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]],
+                      operation_id: str) -> dict[str, Any]:
+    """The KServe V1 :predict operation of one model version: the /v1 instance schemas, without ids."""
+    operation = copy.deepcopy(kserve)
+    summary = f"Predict with {entry.name} (KServe V1 / TF Serving)"
+    operation.update(tags=[entry.name], operationId=operation_id, summary=summary)
+    if entry.runtime is None:
+        return _failed(operation, entry, path, summary)
+    operation["parameters"] = path
+    if not path:
+        del operation["parameters"]
+    example = entry.runtime.schema.example()
+    forms = [f"{key}.instances"] + ([f"{key}.rows"] if "rows" in entry.runtime.schema.openapi_schemas() else [])
+    operation["requestBody"]["content"]["application/json"] = {
+        "schema": {"oneOf": [_ref(f) for f in forms]} if len(forms) > 1 else _ref(forms[0]),
+        "examples": {"rows": {"summary": "Rows in feature order", "value": {"instances": [list(example.values())]}},
+                     "objects": {"summary": "Instances by name", "value": {"instances": [example]}}}}
+    return operation
+
+
+def _infer_operation(infer: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]],
+                     operation_id: str) -> dict[str, Any]:
+    """The Open Inference Protocol infer operation of one model version, with its tensors and examples."""
+    operation = copy.deepcopy(infer)
+    summary = f"Infer with {entry.name} (Open Inference Protocol)"
+    operation.update(tags=[entry.name], operationId=operation_id, summary=summary)
+    headers = [p for p in operation.get("parameters", []) if p.get("in") == "header"]
+    if entry.runtime is None:
+        return _failed(operation, entry, path, summary)
+    operation["parameters"] = [*path, *headers]
+    runtime = entry.runtime
+    example = runtime.schema.example()
+    outputs = [{"name": oip.PREDICT}] + ([{"name": oip.PROBABILITIES}] if runtime.supports_probabilities else [])
+    tensors = [{"name": n, "datatype": t["datatype"], "shape": [1], "data": [example[n]]}
+               for n, t in zip(runtime.schema.names, oip.tensor_metadata(runtime)["inputs"], strict=True)]
+    examples = {"features": {"summary": "One tensor per feature",
+                             "value": {"id": "1", "inputs": tensors, "outputs": outputs}}}
+    if oip.takes_matrix(runtime.schema):
+        examples["rows"] = {"summary": "The rows as one tensor", "value": {"id": "2", "inputs": [
+            {"name": "input-0", "datatype": "FP64", "shape": [1, len(example)], "data": list(example.values())}],
+            "outputs": outputs}}
+    content = operation["requestBody"]["content"]
+    content["application/json"] = {"schema": _ref(f"{key}.v2"), "examples": examples}
+    return operation
+
+
+def v2_request_schema(runtime: Runtime) -> dict[str, Any]:
+    """The JSON infer requests of a model version that the document describes, each one the server accepts.
+
+    OpenAPI 3.0 cannot say that the tensors of several features hold as many rows each, nor that
+    each feature has one, so for a model whose features are all numbers (without allowed-value
+    lists) this is the one-tensor form of one row, which it can describe exactly; the
+    description and the examples show the rest. For other models it is one tensor per feature
+    of one row each, every feature once.
+    """
+    schema = runtime.schema
+    names = schema.names
+    outputs: list[list[dict[str, str]]] = [[], [{"name": oip.PREDICT}]]
+    if runtime.supports_probabilities:
+        outputs += [[{"name": oip.PROBABILITIES}], [{"name": oip.PREDICT}, {"name": oip.PROBABILITIES}],
+                    [{"name": oip.PROBABILITIES}, {"name": oip.PREDICT}]]
+    if schema.numeric:
+        integer = {"type": "integer", "minimum": -INT64_MAX, "maximum": INT64_MAX}
+        kinds = {"INT64": integer}
+        if all(f.get("type", "number") == "number" for f in schema.features):
+            kinds = {"FP64": {"type": "number"}, "FP32": {"type": "number"}, **kinds}
+        inputs = {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": [{
+            "type": "object", "required": ["name", "datatype", "shape", "data"], "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "not": {"enum": names},
+                         "description": "Any name but a feature's, such as input-0"},
+                "datatype": {"type": "string", "enum": [datatype]},
+                "shape": {"type": "array", "items": {"type": "integer"}, "enum": [[1, len(names)]]},
+                "data": {"type": "array", "minItems": len(names), "maxItems": len(names), "items": item,
+                         "description": "The row's values in feature order: " + ", ".join(names)}}}
+            for datatype, item in kinds.items()]},
+            "description": "The rows as one [n, n_features] tensor (here one row). One tensor per feature, "
+                           "named after it, of shape [n] or [n, 1], is accepted too: see the examples."}
+    else:
+        inputs = {"type": "array", "minItems": len(names), "maxItems": len(names),
+                  "description": "One tensor per feature, named after it, each feature once.",
+                  "items": {"oneOf": [_feature_tensor(f) for f in schema.features]}}
+    return {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {
+        "id": {"type": "string", "description": "Echoed back in the answer."},
+        "parameters": {"type": "object", "properties": {"binary_data_output": {
+            "type": "boolean", "description": "Every output as raw binary data after the JSON part."}}},
+        "inputs": inputs,
+        "outputs": {"type": "array", "items": {"type": "object"}, "enum": outputs,
+                    "description": "The outputs to compute; without it, predict."}}}
+
+
+def _feature_tensor(feature: dict[str, Any]) -> dict[str, Any]:
+    kind = feature.get("type", "number")
+    value = {k: v for k, v in feature_schema(feature).items() if k in ("type", "enum")}
+    if kind == "integer":
+        value.update(minimum=-INT64_MAX, maximum=INT64_MAX)
+    return {"type": "object", "required": ["name", "datatype", "shape", "data"], "additionalProperties": False,
+            "properties": {"name": {"type": "string", "enum": [feature["name"]]},
+                           "datatype": {"type": "string", "enum": [oip.FEATURE_DATATYPES.get(kind, "FP64")]},
+                           "shape": {"type": "array", "items": {"type": "integer"}, "enum": [[1]]},
+                           "data": {"type": "array", "minItems": 1, "maxItems": 1, "items": value}}}
+
+
+#: Each protocol's per-model operations: how one is made, the paths of the default and of a chosen
+#: version, and the operation id.
+_PROTOCOLS = {
+    "predict": (_operation, "/v1/models/{model}/predict", "/v1/models/{model}/versions/{version}/predict",
+                "predict_{model}"),
+    "kserve": (_kserve_operation, "/v1/models/{model}:predict", "/v1/models/{model}/versions/{version}:predict",
+               "kserve_predict_{model}"),
+    "infer": (_infer_operation, "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer",
+              "v2_infer_{model}"),
+}

@@ -21,6 +21,9 @@ class RequestState:
     #: The model and version that answered, once the request reached one.
     model: str | None = None
     version: str | None = None
+    #: How the request asked: "v1" (modelhost's own JSON, form and CSV bodies), "kserve_v1"
+    #: (``:predict``), "v2" (the Open Inference Protocol) or "page" (the prediction pages).
+    protocol: str = "v1"
     #: Instances predicted; stays None when the request predicted nothing.
     batch_size: int | None = None
 

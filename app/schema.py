@@ -200,15 +200,29 @@ class InputSchema:
             array = np.array(instances, dtype=np.float64)
         except (ValueError, TypeError, OverflowError):  # ragged rows, objects, huge integers
             return None
-        if array.ndim != 2 or array.shape[1] != len(self.names):
+        return array if self._plain_matrix(array) else None
+
+    def from_matrix(self, array: np.ndarray) -> Batch | None:
+        """A float64 matrix of rows as a batch, when it certainly matches the schema; None means 'check each value'.
+
+        For models whose features are all numbers without allowed-value lists (``numeric``), such as
+        the rows of an Open Inference Protocol tensor. The caller has ruled out NaN and infinities.
+        """
+        if not self.numeric or not len(array) or not self._plain_matrix(array):
             return None
+        return self._array_batch(array, single=False, ids=None)
+
+    def _plain_matrix(self, array: np.ndarray) -> bool:
+        """Rows of the model's width whose whole-number columns hold 64-bit integers."""
+        if array.ndim != 2 or array.shape[1] != len(self.names):
+            return False
         if self._integer_columns:
             whole = array[:, self._integer_columns]
             # As doubles, +-INT64_MAX round to +-2^63: both bounds are exclusive here (the exact
             # integers at the bounds take the full check).
             if not (np.array_equal(whole, np.floor(whole)) and whole.min() > -(2.0**63) and whole.max() < 2.0**63):
-                return None
-        return array
+                return False
+        return True
 
     def _array_batch(self, array: np.ndarray, single: bool, ids: list[Any] | None) -> Batch:
         columns = {name: array[:, i] for i, name in enumerate(self.names)}

@@ -12,7 +12,8 @@ REQUESTS = Counter("modelhost_http_requests_total", "HTTP requests answered.",
 LATENCY = Histogram("modelhost_http_request_duration_seconds", "Time to answer a request.",
                     ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 INSTANCES = Counter("modelhost_predicted_instances_total", "Instances predicted, by every caller "
-                    "(API, pages, CSV scoring).", ["model", "version"])
+                    "(API, pages, CSV scoring), by protocol: v1, kserve_v1, v2 or page.",
+                    ["model", "version", "protocol"])
 LOADED = Gauge("modelhost_model_version_loaded", "1 when the model version loaded (in every process), 0 when it "
                "failed or was unloaded.", ["model", "version"], multiprocess_mode="min")
 LOADS = Counter("modelhost_model_loads_total", "Model version state changes, by result: loaded, failed "
@@ -21,9 +22,11 @@ LOAD_SECONDS = Histogram("modelhost_model_load_duration_seconds", "Time to check
                          "(sha256, artifact, schema, trial prediction).", ["model", "version"],
                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 PREDICTIONS = Counter("modelhost_prediction_requests_total", "Requests that reached a model version, by the "
-                      "version that answered (canaries included) and the HTTP status.", ["model", "version", "status"])
+                      "version that answered (canaries included), the protocol (v1, kserve_v1, v2 or page) and the "
+                      "HTTP status.", ["model", "version", "protocol", "status"])
 PREDICTION_LATENCY = Histogram("modelhost_prediction_request_duration_seconds", "Time to answer a request that "
-                               "reached a model version, by that version.", ["model", "version"],
+                               "reached a model version, by that version and the protocol.",
+                               ["model", "version", "protocol"],
                                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 BATCH_ROWS = Histogram("modelhost_batch_rows", "Rows per predict call of the model (several requests' "
                        "rows when batched).", ["model", "version"],

@@ -24,6 +24,12 @@ from .schema import InputSchema, example_value
 bp = Blueprint("ui", __name__, url_prefix="/ui")
 
 
+@bp.before_request
+def count_as_page() -> None:
+    """Predictions made by the pages are counted under the protocol label "page"."""
+    requeststate.current().protocol = "page"
+
+
 @bp.errorhandler(ModelNotFound)
 @bp.errorhandler(ModelNotReady)
 def model_error(exc: ModelhostError) -> tuple[str, int]:

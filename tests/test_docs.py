@@ -52,10 +52,12 @@ def test_every_api_route_documents_itself_in_its_docstring(app):
         assert swag, f"{endpoint} has no OpenAPI description after '---' in its docstring"
         assert summary == inspect.getdoc(view).splitlines()[0] and summary.endswith("."), endpoint
         assert swag.get("tags") and swag.get("responses"), f"{endpoint}: tags and responses are required"
+        # Every error is a problem document; on /v2 and :predict, the one with `error` too.
+        prefix = "V2_" if endpoint.startswith(("v2.", "api.kserve.")) else ""
         for code, response in swag["responses"].items():
-            if str(code) >= "400":  # every error is a problem document
-                assert response == {"$ref": f"#/components/responses/{code}"} or (
-                    endpoint == "health.ready" and code == 503), (endpoint, code, response)
+            if str(code) >= "400":
+                assert response == {"$ref": f"#/components/responses/{prefix}{code}"} or (
+                    endpoint in ("health.ready", "v2.server_ready") and code == 503), (endpoint, code, response)
 
 
 def test_every_route_is_in_the_document_as_its_docstring_says(app, spec):
@@ -147,7 +149,7 @@ def test_flasgger_openapi_3_mistakes_are_corrected():
     validate(corrected)
 
 
-def test_with_a_token_every_v1_operation_needs_it_and_health_does_not(repo):
+def test_with_a_token_every_api_operation_needs_it_and_health_does_not(repo):
     spec = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "API_TOKEN": "t"}).test_client() \
         .get("/apispec.json").get_json()
     assert spec["security"] == [{"bearerAuth": []}]
@@ -156,7 +158,9 @@ def test_with_a_token_every_v1_operation_needs_it_and_health_does_not(repo):
             if path == "/v1/repository/reload":  # a write operation, turned off without an admin token
                 assert operation["security"] == [] and "every request is answered 403" in operation["description"]
                 continue
-            assert ("security" in operation) == (not path.startswith("/v1")), path
+            # /v1 and /v2 need the token (the document's security); health, on either, does not.
+            open_path = path.startswith(("/health", "/metrics", "/v2/health"))
+            assert ("security" in operation) == open_path, path
             assert operation.get("security", []) == [], path
 
 

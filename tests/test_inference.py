@@ -24,6 +24,9 @@ from tests.test_predict import SETOSA
 
 
 def metric(name: str, **labels: str) -> float:
+    """A sample of this process's metrics; predictions by /v1 unless another protocol is named."""
+    if name == "modelhost_predicted_instances_total":
+        labels.setdefault("protocol", "v1")
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
@@ -134,18 +137,18 @@ def test_a_bad_batching_object_in_model_json_fails_only_that_version(repo, estim
 
 
 def test_predictions_from_the_form_page_are_counted_and_logged(client, caplog):
-    before = metric("modelhost_predicted_instances_total", model="iris", version="2")
+    before = metric("modelhost_predicted_instances_total", model="iris", version="2", protocol="page")
     with caplog.at_level(logging.INFO, logger="app.access"):
         page = client.post("/ui/models/iris", data={k: str(v) for k, v in SETOSA.items()},
                            headers={"X-Request-ID": "page-1"})
     assert page.status_code == 200 and "setosa" in page.get_data(as_text=True)
-    assert metric("modelhost_predicted_instances_total", model="iris", version="2") - before == 1
+    assert metric("modelhost_predicted_instances_total", model="iris", version="2", protocol="page") - before == 1
     [record] = [r for r in caplog.records if r.name == "app.access"]
     assert (record.model, record.version, record.batch_size, record.request_id) == ("iris", "2", 1, "page-1")
 
 
 def test_csv_uploads_from_the_page_are_counted_and_logged(client, caplog):
-    before = metric("modelhost_predicted_instances_total", model="iris", version="1")
+    before = metric("modelhost_predicted_instances_total", model="iris", version="1", protocol="page")
     text = ",".join(IRIS_FEATURES) + "\n" + "5.0,3.4,1.5,0.2\n" * 3
     from io import BytesIO
 
@@ -153,7 +156,7 @@ def test_csv_uploads_from_the_page_are_counted_and_logged(client, caplog):
         scored = client.post("/ui/models/iris/versions/1/score", data={"file": (BytesIO(text.encode()), "f.csv")},
                              content_type="multipart/form-data")
     assert scored.status_code == 200 and scored.headers["X-Rows-Scored"] == "3"
-    assert metric("modelhost_predicted_instances_total", model="iris", version="1") - before == 3
+    assert metric("modelhost_predicted_instances_total", model="iris", version="1", protocol="page") - before == 3
     [record] = [r for r in caplog.records if r.name == "app.access"]
     assert (record.model, record.version, record.batch_size) == ("iris", "1", 3)
 

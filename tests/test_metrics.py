@@ -18,7 +18,7 @@ def samples(client) -> dict:
 
 def test_predictions_and_statuses_are_counted(client):
     before = samples(client)
-    key = ("modelhost_predicted_instances_total", (("model", "iris"), ("version", "2")))
+    key = ("modelhost_predicted_instances_total", (("model", "iris"), ("protocol", "v1"), ("version", "2")))
     client.post("/v1/models/iris/predict", json={"instances": [SETOSA] * 3})
     client.post("/v1/models/iris/predict", json={"bad": 1})
     client.get("/no/such/path")

@@ -79,14 +79,14 @@ def test_the_canary_takes_its_share_of_the_default_route_within_3_points(repo):
     assert after["2"] - before.get("2", 0) == versions.count("2")
     assert after["1"] - before.get("1", 0) == versions.count("1") + 50
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'modelhost_prediction_request_duration_seconds_count{model="iris",version="2"}' in text
+    assert 'modelhost_prediction_request_duration_seconds_count{model="iris",protocol="v1",version="2"}' in text
 
 
 def answered_by_version(client) -> dict[str, float]:
     """modelhost_prediction_requests_total of iris's 200 answers, by version (the counters are per process)."""
     counts = {}
     for line in client.get("/metrics").get_data(as_text=True).splitlines():
-        if line.startswith('modelhost_prediction_requests_total{model="iris",status="200",version='):
+        if line.startswith('modelhost_prediction_requests_total{model="iris",protocol="v1",status="200",version='):
             counts[line.split('version="')[1].split('"')[0]] = float(line.split()[-1])
     return counts
 
