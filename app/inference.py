@@ -89,9 +89,12 @@ class InferenceService:
         # An instance by name holds its features, an id, and its object; the envelope a few more.
         return self.max_batch_size * (len(entry.ready_runtime().schema.names) + 3) + 16
 
-    def decode(self, entry: ModelVersion, raw: bytes) -> Decoded:
-        """Decode a JSON body meant for the version, refusing (413) one that holds more values than it can use."""
-        return decode_json(raw, self.max_json_values(entry))
+    def decode(self, entry: ModelVersion, raw: bytes, overhead: int = 0) -> Decoded:
+        """Decode a JSON body meant for the version, refusing (413) one that holds more values than it can use.
+
+        ``overhead`` is the values a protocol's envelope adds (an OIP tensor's name, datatype and shape).
+        """
+        return decode_json(raw, self.max_json_values(entry) + overhead)
 
     def validate(self, entry: ModelVersion, body: Any, numbers_only: bool = False,
                  max_batch: int | None = None) -> Batch:

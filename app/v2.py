@@ -23,6 +23,9 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 #: What a probe reads: open like /health.
 OPEN = frozenset({"v2.server_live", "v2.server_ready"})
 HEADER_LENGTH = "Inference-Header-Content-Length"
+#: JSON values of one input tensor besides its elements: the object, name, datatype, shape and
+#: its dimensions, parameters and binary_data_size, data.
+_TENSOR_VALUES = 10
 
 
 @bp.before_request
@@ -280,13 +283,14 @@ def answer(entry: ModelVersion) -> Response:
     header_length = request.headers.get(HEADER_LENGTH)
     header, binary = tensors.split_body(decoded_body(), header_length)
     service = get_service()
-    body: Any = service.decode(entry, header).body
+    # Each tensor's name, datatype, shape and parameters are values of their own too.
+    body: Any = service.decode(entry, header, overhead=_TENSOR_VALUES * len(runtime.schema.names) + 32).body
     tensors.check_request(body)
     inputs = tensors.read_inputs(body, binary, header_length is not None)
     requested = oip.requested_outputs(body, runtime, entry.name)
     batch = oip.to_batch(runtime.schema, inputs, service.max_batch_size)
     probabilities = any(name == oip.PROBABILITIES for name, _ in requested)
-    result = service.predict_arrays(entry, batch, probabilities, state, unusable_path="inputs/*/rows/{}")
+    result = service.predict_arrays(entry, batch, probabilities, state, unusable_path="rows/{}")
     head: dict[str, Any] = {"model_name": entry.name, "model_version": str(entry.version)}
     if "id" in body:
         head["id"] = body["id"]

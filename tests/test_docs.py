@@ -286,3 +286,39 @@ def test_landing_page_lists_models_with_curl_examples(client):
         assert f'id="model-{name}"' in html
     assert "curl -s -X POST" in html and "/v1/models/iris/predict" in html and "sepal_length" in html
     assert 'href="/apidocs/"' in html
+
+
+@pytest.mark.parametrize("name", ["iris", "linear", "shop"])
+def test_v2_and_kserve_examples_answer_in_try_it_out(client, spec, name):
+    """Every example of the infer and :predict operations, on the default and the version paths, predicts."""
+    from jsonschema import Draft4Validator
+
+    for template in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer",
+                     "/v1/models/{name}:predict", "/v1/models/{name}/versions/{version}:predict"):
+        documented = template.replace("{name}", name)
+        content = operation(spec, documented)["requestBody"]["content"]["application/json"]
+        assert content["examples"], documented
+        versions = [p["schema"]["enum"] for p in operation(spec, documented).get("parameters", [])
+                    if p["name"] == "version"]
+        for key, example in content["examples"].items():
+            response = client.post(documented.replace("{version}", versions[0][-1] if versions else ""),
+                                   json=example["value"])
+            assert response.status_code == 200, (documented, key, response.get_json())
+    # The documented V2 request schema holds the examples it describes (the rows, or each feature once).
+    schema = spec["components"]["schemas"][f"{name}.v2"]
+    examples = operation(spec, f"/v2/models/{name}/infer")["requestBody"]["content"]["application/json"]["examples"]
+    described = examples["rows"] if "rows" in examples else examples["features"]
+    assert not list(Draft4Validator(schema).iter_errors(described["value"]))
+
+
+def test_v2_operations_list_the_tensor_paths_and_errors_with_error_member(spec):
+    infer = operation(spec, "/v2/models/iris/infer")
+    assert infer["operationId"] == "v2_infer_iris" and infer["tags"] == ["iris"]
+    assert {p["name"] for p in infer["parameters"]} == {"Inference-Header-Content-Length"}
+    assert infer["responses"]["400"] == {"$ref": "#/components/responses/V2_400"}
+    assert "application/octet-stream" in infer["responses"]["200"]["content"]
+    problem = spec["components"]["schemas"]["V2Problem"]
+    assert problem["allOf"][1]["required"] == ["error"]
+    for path in ("/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/ready",
+                 "/v2/models/{name}/versions/{version}", "/v2/models/{name}/versions/{version}/ready"):
+        assert "get" in spec["paths"][path], path
