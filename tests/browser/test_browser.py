@@ -168,3 +168,16 @@ def test_swagger_ui_try_it_out_reads_metadata_with_a_chosen_model(browser, base_
     status, body = try_it_out(browser, base_url, ".opblock-get [data-path='/v1/models/{name}']", {"name": "diabetes"})
     assert status == "200"
     assert '"name": "diabetes"' in body.text and '"task": "regression"' in body.text
+
+
+def test_swagger_ui_try_it_out_infers_in_the_open_inference_protocol(browser, base_url):
+    """The per-model /v2 infer operation's example, sent by the UI as it is, predicts both outputs."""
+    status, body = try_it_out(browser, base_url, ".opblock-post [data-path='/v2/models/iris/infer']")
+    assert status == "200"
+    assert '"model_name": "iris"' in body.text and '"predict_proba"' in body.text
+
+
+def test_swagger_ui_try_it_out_predicts_in_kserve_v1(browser, base_url):
+    status, body = try_it_out(browser, base_url, ".opblock-post [data-path='/v1/models/iris:predict']")
+    assert status == "200"
+    assert '"predictions"' in body.text and '"model"' not in body.text
