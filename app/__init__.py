@@ -16,6 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         api,
         cli,
         config,
+        cors,
         docs,
         errors,
         health,
@@ -41,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     watcher.init_app(app)
     inference.init_app(app)
     metrics.init_app(app)
+    cors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(v2.bp)
     app.register_blueprint(health.bp)

@@ -25,6 +25,11 @@ LOG_FORMAT = "text"
 # API_TOKEN; without it they answer 403. MODELHOST_ADMIN_TOKEN is taken as its exact text.
 # ADMIN_TOKEN = "change-me-too"
 
+# Origins of browser front-ends that may call the API (/v1, /v2, /health) from another site: scheme,
+# host and port only, no trailing slash; ["*"] allows every origin. Unset: no CORS headers at all.
+# MODELHOST_CORS_ORIGINS takes them comma-separated; only that variable reaches Apache's own errors.
+# CORS_ORIGINS = ["https://dash.example.com", "http://localhost:3000"]
+
 # Seconds between scans of the model repository for new, changed and removed versions (0: off).
 # REPOSITORY_POLL_SECONDS = 5
 

@@ -7,8 +7,9 @@ browser tests are skipped (CI installs them).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import joblib
 import numpy as np
@@ -101,3 +102,73 @@ def screenshot(browser):
         return path
 
     return save
+
+
+#: The page of a front-end served from another origin: its script calls the API with fetch(), as a
+#: dashboard would (a JSON POST, so the browser sends a preflight first).
+FRONTEND_PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Front-end of another origin</title></head>
+<body><p>A front-end that calls modelhost from another origin.</p>
+<script>
+async function predict(url, body, token) {
+  const headers = {"Content-Type": "application/json"};
+  if (token) headers["Authorization"] = "Bearer " + token;
+  try {
+    const response = await fetch(url, {method: "POST", headers: headers, body: JSON.stringify(body)});
+    return {status: response.status, body: await response.json(),
+            requestId: response.headers.get("X-Request-ID"),
+            authenticate: response.headers.get("WWW-Authenticate")};
+  } catch (error) {
+    return {error: error.name, message: error.message};
+  }
+}
+</script></body></html>
+"""
+
+
+class _FrontendPage(BaseHTTPRequestHandler):
+    """Serves FRONTEND_PAGE at / and nothing else."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        found = self.path == "/"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(FRONTEND_PAGE) if found else 0))
+        self.end_headers()
+        if found:
+            self.wfile.write(FRONTEND_PAGE)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+        """Quiet: the test output is no place for its access lines."""
+
+
+@pytest.fixture(scope="session")
+def frontend_origins() -> Iterator[tuple[str, str]]:
+    """Two servers of the front-end page on other ports, that is two other origins: (allowed, not allowed)."""
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _FrontendPage) for _ in range(2)]
+    threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    allowed, other = (f"http://127.0.0.1:{server.server_port}" for server in servers)
+    yield allowed, other
+    for server, thread in zip(servers, threads, strict=True):
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+#: The token of the application cors_base_url serves.
+CORS_TOKEN = "browser-cors-token"
+
+
+@pytest.fixture(scope="session")
+def cors_base_url(live_repository: Path, frontend_origins: tuple[str, str]) -> Iterator[str]:
+    """The application with CORS_ORIGINS set to the first front-end origin and an API_TOKEN, in a thread."""
+    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(live_repository),
+                      "CORS_ORIGINS": [frontend_origins[0]], "API_TOKEN": CORS_TOKEN})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
