@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from . import requeststate, scoring
 from .auth import require_token
@@ -18,6 +19,19 @@ from .registry import ModelVersion, get_registry
 from .schema import FALSE_WORDS, TRUE_WORDS
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
+
+
+class SegmentConverter(BaseConverter):
+    """A path segment without ':', so ``/v1/models/iris:predict`` is never the metadata path of "iris:predict".
+
+    A colon starts a custom method (KServe V1's ``:predict``); names and versions have none.
+    """
+
+    regex = "[^/:]+"
+
+
+# Registered before the routes below are added (both are deferred to the blueprint's registration).
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
 # /v1/repository and the KServe V1 :predict paths: nested, so the token check below guards them too.
 bp.register_blueprint(repository_bp)
 bp.register_blueprint(kserve_bp)
@@ -46,7 +60,7 @@ def list_models():
     return jsonify({"models": [m.summary() for m in get_registry().models()]})
 
 
-@bp.get("/models/<name>")
+@bp.get("/models/<segment:name>")
 def model_metadata(name: str):
     """Metadata of a model's default version, plus its versions.
 
@@ -68,7 +82,7 @@ def model_metadata(name: str):
     return jsonify(body)
 
 
-@bp.get("/models/<name>/versions/<version>")
+@bp.get("/models/<segment:name>/versions/<segment:version>")
 def version_metadata(name: str, version: str):
     """Metadata of one model version.
     ---

@@ -86,8 +86,8 @@ def respond(entry: ModelVersion):
 def check_envelope(body: Any) -> None:
     """InvalidInput unless the body is ``{"instances": [...]}``; names what to send instead."""
     if not isinstance(body, dict) or "instances" not in body:
-        unsupported = [k for k in _UNSUPPORTED if isinstance(body, dict) and k in body]
-        hint = f" ({_UNSUPPORTED[unsupported[0]]})" if unsupported else ""
+        unsupported = [_UNSUPPORTED[k] for k in _UNSUPPORTED if isinstance(body, dict) and k in body]
+        hint = f" ({'; '.join(unsupported)})" if unsupported else ""
         raise InvalidInput('The body must be {"instances": [...]}: rows in the model\'s feature order or objects '
                            f"with the features by name{hint}.",
                            errors=[{"path": "instances", "message": "is required"}])

@@ -187,10 +187,11 @@ def _infer_operation(infer: dict[str, Any], entry: ModelVersion, key: str, path:
     operation = copy.deepcopy(infer)
     summary = f"Infer with {entry.name} (Open Inference Protocol)"
     operation.update(tags=[entry.name], operationId=operation_id, summary=summary)
-    headers = [p for p in operation.get("parameters", []) if p.get("in") == "header"]
     if entry.runtime is None:
         return _failed(operation, entry, path, summary)
-    operation["parameters"] = [*path, *headers]
+    operation["parameters"] = path
+    if not path:
+        del operation["parameters"]
     runtime = entry.runtime
     example = runtime.schema.example()
     outputs = [{"name": oip.PREDICT}] + ([{"name": oip.PROBABILITIES}] if runtime.supports_probabilities else [])

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from . import oip, requeststate, tensors
 from .auth import require_token
 from .bodies import decoded_body, is_json
-from .errors import UnsupportedMediaType
+from .errors import InvalidInput, UnsupportedMediaType
 from .inference import get_service
 from .registry import ModelVersion, get_registry
 
@@ -228,13 +228,8 @@ def infer(name: str, version: str | None = None):
     parameters:
       - $ref: "#/components/parameters/ModelName"
       - $ref: "#/components/parameters/Version"
-      - name: Inference-Header-Content-Length
-        in: header
-        required: false
-        schema: {type: integer, minimum: 0}
-        description: >-
-          The length of the JSON part of a body that carries binary tensor data after it; leave it
-          out for a body that is all JSON.
+    # Inference-Header-Content-Length is not a parameter here: it belongs to binary bodies only
+    # (the description says how), and a JSON body with it would be cut at its value.
     requestBody:
       required: true
       content:
@@ -283,8 +278,14 @@ def answer(entry: ModelVersion) -> Response:
     header_length = request.headers.get(HEADER_LENGTH)
     header, binary = tensors.split_body(decoded_body(), header_length)
     service = get_service()
-    # Each tensor's name, datatype, shape and parameters are values of their own too.
-    body: Any = service.decode(entry, header, overhead=_TENSOR_VALUES * len(runtime.schema.names) + 32).body
+    try:
+        # Each tensor's name, datatype, shape and parameters are values of their own too.
+        body: Any = service.decode(entry, header, overhead=_TENSOR_VALUES * len(runtime.schema.names) + 32).body
+    except InvalidInput as exc:
+        if header_length is None:
+            raise
+        raise InvalidInput(exc.detail.replace("The body is", f"The JSON part of the body (its first {len(header)} "
+                                              f"bytes, as {HEADER_LENGTH} says) is", 1), errors=exc.errors) from None
     tensors.check_request(body)
     inputs = tensors.read_inputs(body, binary, header_length is not None)
     requested = oip.requested_outputs(body, runtime, entry.name)

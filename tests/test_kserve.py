@@ -70,6 +70,20 @@ def test_counted_with_the_kserve_v1_protocol_label(client):
     assert REGISTRY.get_sample_value("modelhost_prediction_requests_total", labels) - before == 1
 
 
+def test_get_on_a_predict_path_is_a_405_that_allows_post_only(client):
+    for path in ("/v1/models/iris:predict", "/v1/models/iris/versions/1:predict"):
+        response = client.get(path)
+        body = problem(response, 405)
+        assert body["instance"] == path and "GET" not in response.headers["Allow"]
+        assert "POST" in client.options(path).headers["Allow"] and "GET" not in client.options(path).headers["Allow"]
+    assert client.get("/v1/models/iris").status_code == 200
+
+
+def test_a_body_with_both_tf_serving_members_names_both(client):
+    body = problem(client.post("/v1/models/iris:predict", json={"signature_name": "s", "inputs": {}}), 400)
+    assert "one signature" in body["detail"] and "columnar" in body["detail"]
+
+
 def test_v1_problem_documents_elsewhere_have_no_error_member(client):
     body = client.post("/v1/models/iris/predict", json={"bad": 1}).get_json()
     assert body["status"] == 400 and "error" not in body

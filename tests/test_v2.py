@@ -292,6 +292,12 @@ def test_a_per_output_binary_flag_overrides_the_request_parameter(client):
     assert len(response.data) == length + 3 * 3 * 8
 
 
+def test_a_json_part_cut_short_by_the_header_says_so(client):
+    response = client.post("/v2/models/iris/infer", json={"inputs": feature_tensors()}, headers={HEADER: "1"})
+    problem(response, 400, "The JSON part of the body (its first 1 bytes, as Inference-Header-Content-Length says) "
+                           "is not valid JSON")
+
+
 def test_gzip_and_deflate_bodies(client):
     raw, length = triton.InferenceServerClient.generate_request_body(numpy_inputs())
     for coding, packed in (("gzip", gzip.compress(raw)), ("deflate", zlib.compress(raw))):
