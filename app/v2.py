@@ -228,15 +228,14 @@ def infer(name: str, version: str | None = None):
     parameters:
       - $ref: "#/components/parameters/ModelName"
       - $ref: "#/components/parameters/Version"
-    # Inference-Header-Content-Length is not a parameter here: it belongs to binary bodies only
-    # (the description says how), and a JSON body with it would be cut at its value.
+    # Binary bodies (a JSON part, then raw data) are described in words above, not as a request
+    # body: OpenAPI cannot describe their framing, and as "any bytes" it would call every body
+    # valid. Inference-Header-Content-Length belongs to them alone, so it is no parameter either.
     requestBody:
       required: true
       content:
         application/json:
           schema: {$ref: "#/components/schemas/V2InferRequest"}
-        application/octet-stream:
-          schema: {type: string, format: binary}
     responses:
       200:
         description: The outputs asked for, in JSON, or a JSON part followed by binary data.
