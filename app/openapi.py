@@ -224,10 +224,12 @@ def v2_request_schema(runtime: Runtime) -> dict[str, Any]:
         outputs += [[{"name": oip.PROBABILITIES}], [{"name": oip.PREDICT}, {"name": oip.PROBABILITIES}],
                     [{"name": oip.PROBABILITIES}, {"name": oip.PREDICT}]]
     if schema.numeric:
-        integer = {"type": "integer", "minimum": -INT64_MAX, "maximum": INT64_MAX}
-        kinds = {"INT64": integer}
+        # The INT64 datatype holds -2^63 too, which number features take; whole-number features
+        # take -(2^63 - 1) to 2^63 - 1, as on /v1.
+        kinds = {"INT64": {"type": "integer", "minimum": -INT64_MAX, "maximum": INT64_MAX}}
         if all(f.get("type", "number") == "number" for f in schema.features):
-            kinds = {"FP64": {"type": "number"}, "FP32": {"type": "number"}, **kinds}
+            kinds = {"FP64": {"type": "number"}, "FP32": {"type": "number"},
+                     "INT64": {"type": "integer", "minimum": -INT64_MAX - 1, "maximum": INT64_MAX}}
         inputs = {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": [{
             "type": "object", "required": ["name", "datatype", "shape", "data"], "additionalProperties": False,
             "properties": {

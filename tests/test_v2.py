@@ -479,3 +479,52 @@ def test_v2_requests_are_batched_and_counted_with_their_protocol(client):
 def test_unknown_paths_and_methods_under_v2_carry_error_too(client):
     problem(client.get("/v2/nothing/here"), 404)
     problem(client.get("/v2/models/iris/infer"), 405)
+
+
+def test_int64_rows_take_the_whole_int64_range_for_number_features(client, mixed_app):
+    # The document says so (app/openapi.py): number features take -2^63; whole-number ones stop at -(2^63 - 1).
+    rows = {"name": "x", "datatype": "INT64", "shape": [1, 4], "data": [-(2**63), 0, 0, 2**63 - 1]}
+    assert infer(client, {"inputs": [rows]}).status_code == 200
+    tensors = [{"name": "visits", "datatype": "INT64", "shape": [1], "data": [-(2**63)]},
+               {"name": "member", "datatype": "BOOL", "shape": [1], "data": [True]},
+               {"name": "spend", "datatype": "FP64", "shape": [1], "data": [0.5]}]
+    body = problem(infer(mixed_app.test_client(), {"inputs": tensors}, path="/v2/models/mixed/infer"), 400)
+    assert [e["path"] for e in body["errors"]] == ["inputs/0/data/0"]
+
+
+def test_the_plain_envelope_check_never_accepts_what_the_schema_refuses():
+    """app/tensors.py's quick check and REQUEST_SCHEMA agree: every variation refused by one is by the other."""
+    import copy
+
+    from jsonschema import Draft202012Validator
+
+    from app import tensors
+
+    validator = Draft202012Validator(tensors.REQUEST_SCHEMA)
+    good = {"id": "a", "parameters": {"binary_data_output": True, "custom": 1},
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4],
+                        "parameters": {"binary_data_size": 0}}],
+            "outputs": [{"name": "predict", "parameters": {"binary_data": False}}]}
+    assert tensors._plain(good) and validator.is_valid(good)
+    wrong = [None, 1, "x", [], {"x": 1}, {"name": ""}, {"binary_data_output": "yes"}, {"binary_data": 1},
+             {"binary_data_size": -1}, {"binary_data_size": True}, -1, True, 1.5, {}]
+    paths = [("id",), ("parameters",), ("parameters", "binary_data_output"), ("inputs",), ("inputs", 0),
+             ("inputs", 0, "name"), ("inputs", 0, "datatype"), ("inputs", 0, "shape"), ("inputs", 0, "shape", 0),
+             ("inputs", 0, "data"), ("inputs", 0, "parameters"), ("inputs", 0, "parameters", "binary_data_size"),
+             ("inputs", 0, "extra"), ("outputs",), ("outputs", 0), ("outputs", 0, "name"),
+             ("outputs", 0, "parameters"), ("outputs", 0, "parameters", "binary_data"), ("extra",)]
+    checked = 0
+    for path in paths:
+        for value in wrong:
+            request = copy.deepcopy(good)
+            target = request
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            if not validator.is_valid(request):
+                assert not tensors._plain(request), (path, value)
+                with pytest.raises(Exception) as raised:
+                    tensors.check_request(request)
+                assert raised.value.status == 400
+                checked += 1
+    assert checked > 150
