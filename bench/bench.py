@@ -30,10 +30,15 @@ minutes): "rollout under load" (8 clients predicting while a new version rolls o
 one is refused and the old one is deleted: requests sent and failed, and the seconds until the
 new version was the default in every process) and "memory after 20 load/unload cycles" (the
 growth of each application process, target under 10 %).
+Then a second table (bench/protocols.py, about two minutes, a container of its own): iris_lr's
+1-row and 1000-row bodies in /v1, KServe V1 `:predict` and Open Inference Protocol V2 (JSON with
+one [n, 4] tensor, JSON with a tensor per feature, binary tensor data), each line's req/s as a
+multiple of /v1's in the same run.
 
 Settings (environment): SERVERS, DURATION (8s), WARMUP (2s), WRK_THREADS (2), IMAGE
 (modelhost:latest), and the MODELHOST_* tuning variables of README.md ("Tuning"), which are
-passed to the container and to `make run`.
+passed to the container and to `make run`; PROTOCOLS_DURATION, PROTOCOLS_WARMUP and MLSERVER
+for the protocols' table (bench/protocols.py).
 """
 from __future__ import annotations
 
@@ -722,7 +727,9 @@ def bench(settings: Settings, stack: contextlib.ExitStack) -> None:
             print(f" {result.per_second:8,.0f} req/s  p99 {latency(result.p99_us):>9}  errors {result.errors}",
                   flush=True)
 
-    report(settings, servers, results, rollout_notes(settings) if "container" in settings.servers else [])
+    container = "container" in settings.servers
+    report(settings, servers, results, rollout_notes(settings) if container else [],
+           protocols_notes(settings) if container else [])
 
 
 def rollout_notes(settings: Settings) -> list[str]:
@@ -739,8 +746,22 @@ def rollout_notes(settings: Settings) -> list[str]:
     return [under_load.line(), memory.line()]
 
 
+def protocols_notes(settings: Settings) -> list[str]:
+    """The lines of bench/protocols.py (a sentence, its table, a note), against a container of its own."""
+    import protocols  # here, not at the top: protocols.py imports this module
+
+    log("the protocols: /v1, KServe V1 and Open Inference Protocol V2 side by side (bench/protocols.py)")
+    try:
+        with contextlib.ExitStack() as stack:
+            measured = protocols.measure(protocols.Settings.from_bench(settings), stack)
+    except BenchError as exc:  # the wrk numbers above still get their report
+        log(f"the protocol measurements failed: {exc}")
+        return [f"Protocols (bench/protocols.py): not measured ({str(exc).splitlines()[0]})."]
+    return measured.lines()
+
+
 def report(settings: Settings, servers: list[Server], results: list[tuple[Workload, str, WrkResult]],
-           extra_notes: list[str]) -> None:
+           extra_notes: list[str], protocol_lines: list[str]) -> None:
     notes = []
     for server in servers:
         if isinstance(server, Container):
@@ -752,7 +773,8 @@ def report(settings: Settings, servers: list[Server], results: list[tuple[Worklo
                 "no 'reached MaxRequestWorkers', 'Queue timeout' or 'Unable to connect'"))
     notes += extra_notes
     table = results_table(results)
-    print("\n" + table + "\n\n" + "\n".join(notes), flush=True)
+    protocols_text = "\n\n" + "\n".join(protocol_lines) if protocol_lines else ""
+    print("\n" + table + "\n\n" + "\n".join(notes) + protocols_text, flush=True)
 
     tuned = ", ".join(f"`{k}={v}`" for k, v in settings.tuning.items()) or "none (image and `make run` defaults)"
     (OUT_DIR / "results.md").write_text(
@@ -760,7 +782,7 @@ def report(settings: Settings, servers: list[Server], results: list[tuple[Worklo
         f"Revision {git_revision()}; {os.cpu_count()} cores; servers: {', '.join(s.name for s in servers)}. "
         f"wrk -t{settings.wrk_threads} (at most one per connection), keep-alive, {settings.duration} per run "
         f"after a {settings.warmup} warm-up, `--timeout {WRK_TIMEOUT}`. MODELHOST_* tuning: {tuned}.\n\n"
-        f"{table}\n\n" + "".join(f"{note}.\n" for note in notes))
+        f"{table}\n\n" + "".join(f"{note}.\n" for note in notes) + (protocols_text and protocols_text + "\n"))
     (OUT_DIR / "results.json").write_text(json.dumps(
         [{"model": w.model, "rows": w.rows, "connections": w.connections, "server": s, **asdict(r),
           "requests_per_second": r.per_second} for w, s, r in results], indent=1))

@@ -1,12 +1,25 @@
--- wrk script of bench/bench.py: POST the JSON body read from the file $BENCH_BODY to the path
--- $BENCH_PATH on every request, count answers that are not 2xx, and when done print ONE line
+-- wrk script of bench/bench.py: POST the body read from the file $BENCH_BODY (JSON, unless told
+-- otherwise below) to the path $BENCH_PATH on every request, count answers that are not 2xx, and
+-- when done print ONE line
 --   BENCH_RESULT {"requests": ..., "duration_us": ..., "p50_us": ..., ...}
 -- (latencies in microseconds) for bench.py to parse.
+--
+-- Optional (bench/protocols.py): $BENCH_CONTENT_TYPE replaces the Content-Type application/json
+-- (e.g. application/octet-stream for a body with binary tensor data), and $BENCH_HEADERS adds
+-- request headers, one "Name: value" a line (e.g. "Inference-Header-Content-Length: 123").
 
 local function getenv(name)
     local value = os.getenv(name)
     if value == nil or value == "" then
         error(name .. " is not set (bench/predict.lua is run by bench/bench.py)")
+    end
+    return value
+end
+
+local function optional(name)
+    local value = os.getenv(name)
+    if value == "" then
+        return nil
     end
     return value
 end
@@ -20,7 +33,14 @@ end
 
 wrk.method = "POST"
 wrk.path = getenv("BENCH_PATH")
-wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Content-Type"] = optional("BENCH_CONTENT_TYPE") or "application/json"
+for line in (optional("BENCH_HEADERS") or ""):gmatch("[^\r\n]+") do
+    local name, value = line:match("^%s*([^:%s]+)%s*:%s*(.-)%s*$")
+    if name == nil then
+        error("BENCH_HEADERS: expected one \"Name: value\" a line, got " .. string.format("%q", line))
+    end
+    wrk.headers[name] = value
+end
 wrk.body = read_file(getenv("BENCH_BODY"))
 
 local threads = {}
