@@ -147,31 +147,32 @@ def _operation(predict: dict[str, Any], entry: ModelVersion, key: str, path: lis
     return operation
 
 
-def _failed(operation: dict[str, Any], entry: ModelVersion, path: list[dict[str, Any]], summary: str,
-            prefix: str = "") -> dict[str, Any]:
-    """The operation of a version that failed to load: every request is answered 503."""
-    operation.pop("requestBody", None)
-    operation.update(summary=f"{summary} (version {entry.version} failed to load)",
-                     description="This version did not load, so every request is answered 503; "
-                                 "GET /health/ready says why.",
-                     responses={code: operation["responses"][code] for code in ("401", "503")})
-    operation["parameters"] = path
-    if not path:
-        del operation["parameters"]
+def _copy(generic: dict[str, Any], entry: ModelVersion, path: list[dict[str, Any]], operation_id: str,
+          summary: str) -> dict[str, Any]:
+    """The generic operation for one model version: its tag, id and summary, and only ``path`` as parameters.
+
+    For a version that failed to load, every request is answered 503: no body, no examples.
+    """
+    operation = copy.deepcopy(generic)
+    operation.update(tags=[entry.name], operationId=operation_id, summary=summary)
+    operation.pop("parameters", None)
+    if path:
+        operation["parameters"] = path
+    if entry.runtime is None:
+        operation.pop("requestBody", None)
+        operation.update(summary=f"{summary} (version {entry.version} failed to load)",
+                         description="This version did not load, so every request is answered 503; "
+                                     "GET /health/ready says why.",
+                         responses={code: operation["responses"][code] for code in ("401", "503")})
     return operation
 
 
 def _kserve_operation(kserve: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]],
                       operation_id: str) -> dict[str, Any]:
     """The KServe V1 :predict operation of one model version: the /v1 instance schemas, without ids."""
-    operation = copy.deepcopy(kserve)
-    summary = f"Predict with {entry.name} (KServe V1 / TF Serving)"
-    operation.update(tags=[entry.name], operationId=operation_id, summary=summary)
+    operation = _copy(kserve, entry, path, operation_id, f"Predict with {entry.name} (KServe V1 / TF Serving)")
     if entry.runtime is None:
-        return _failed(operation, entry, path, summary)
-    operation["parameters"] = path
-    if not path:
-        del operation["parameters"]
+        return operation
     example = entry.runtime.schema.example()
     forms = [f"{key}.instances"] + ([f"{key}.rows"] if "rows" in entry.runtime.schema.openapi_schemas() else [])
     operation["requestBody"]["content"]["application/json"] = {
@@ -184,14 +185,9 @@ def _kserve_operation(kserve: dict[str, Any], entry: ModelVersion, key: str, pat
 def _infer_operation(infer: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]],
                      operation_id: str) -> dict[str, Any]:
     """The Open Inference Protocol infer operation of one model version, with its tensors and examples."""
-    operation = copy.deepcopy(infer)
-    summary = f"Infer with {entry.name} (Open Inference Protocol)"
-    operation.update(tags=[entry.name], operationId=operation_id, summary=summary)
+    operation = _copy(infer, entry, path, operation_id, f"Infer with {entry.name} (Open Inference Protocol)")
     if entry.runtime is None:
-        return _failed(operation, entry, path, summary)
-    operation["parameters"] = path
-    if not path:
-        del operation["parameters"]
+        return operation
     runtime = entry.runtime
     example = runtime.schema.example()
     outputs = [{"name": oip.PREDICT}] + ([{"name": oip.PROBABILITIES}] if runtime.supports_probabilities else [])

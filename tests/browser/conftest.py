@@ -46,16 +46,20 @@ def live_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def base_url(live_repository: Path) -> Iterator[str]:
-    """The application served by a real HTTP server on a free local port, in a thread."""
-    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(live_repository)})
+def serve(app) -> Iterator[str]:
+    """Serve an application with a real HTTP server on a free local port, in a thread, until resumed."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def base_url(live_repository: Path) -> Iterator[str]:
+    """The application served by a real HTTP server on a free local port, in a thread."""
+    yield from serve(create_app({"TESTING": True, "MODEL_REPOSITORY": str(live_repository)}))
 
 
 @pytest.fixture(scope="session")
@@ -164,11 +168,5 @@ CORS_TOKEN = "browser-cors-token"
 @pytest.fixture(scope="session")
 def cors_base_url(live_repository: Path, frontend_origins: tuple[str, str]) -> Iterator[str]:
     """The application with CORS_ORIGINS set to the first front-end origin and an API_TOKEN, in a thread."""
-    app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(live_repository),
-                      "CORS_ORIGINS": [frontend_origins[0]], "API_TOKEN": CORS_TOKEN})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    yield from serve(create_app({"TESTING": True, "MODEL_REPOSITORY": str(live_repository),
+                                 "CORS_ORIGINS": [frontend_origins[0]], "API_TOKEN": CORS_TOKEN}))
