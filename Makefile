@@ -12,7 +12,7 @@ export MODELHOST_MODEL_REPOSITORY ?= $(abspath $(MODEL_REPOSITORY))
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-train.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -47,12 +47,13 @@ CA_BUNDLE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 RUN_VENV ?= $(if $(filter 0,$(shell id -u)),build/run-venv,$(VENV))
 RUN_PYTHON ?= $(if $(filter 0,$(shell id -u)),/usr/bin/python3,$(PYTHON))
 
-$(RUN_VENV)/bin/mod_wsgi-express: requirements.txt requirements-apache.txt
+$(RUN_VENV)/bin/mod_wsgi-express: requirements.txt requirements-train.txt requirements-apache.txt
 	@command -v apxs >/dev/null || { \
 	  echo "mod_wsgi is compiled against the local Apache and needs its development files (apxs)."; \
 	  echo "Install them with:  apt-get install apache2 apache2-dev"; exit 1; }
 	[ -x $(RUN_VENV)/bin/python ] || $(RUN_PYTHON) -m venv $(RUN_VENV)
-	$(RUN_VENV)/bin/pip install --quiet -r requirements.txt
+	@# The training extras too: make run trains the demo models when the repository is empty.
+	$(RUN_VENV)/bin/pip install --quiet -r requirements-train.txt
 	@# No wheel cache: a cached mod_wsgi wheel may be linked against another Python of the same version.
 	$(RUN_VENV)/bin/pip install --quiet --no-cache-dir --force-reinstall -r requirements-apache.txt
 	touch $@
@@ -69,17 +70,34 @@ run: $(RUN_VENV)/bin/mod_wsgi-express $(APACHE_MODULE) ## Serve through Apache/m
 	  MODELHOST_VENV=$(abspath $(RUN_VENV)) MODELHOST_APACHE_MODULE=$(abspath $(APACHE_MODULE)) exec docker/modelhost-start
 
 .PHONY: base-image
+BASE_IMAGE_SCRIPT ?= docker/base-image.sh
 base-image: ## Build the base image debian:bookworm-slim locally with debootstrap (no registry needed)
-	docker/base-image.sh $(BASE_IMAGE)
+	$(BASE_IMAGE_SCRIPT) $(BASE_IMAGE)
 
-.PHONY: docker-build
-docker-build: ## Build the container image modelhost:latest
-	@$(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1 || \
-	  echo "Base image $(BASE_IMAGE) is not here; docker will pull it. Without registry access: make base-image"
-	$(DOCKER) build -f docker/Dockerfile -t $(IMAGE) \
+# The base image: pulled where a registry answers, built here with debootstrap where none does
+# (an air-gapped host), so the Quick start works on either kind of host.
+PULL_TIMEOUT ?= 300
+.PHONY: base-image-present
+base-image-present:
+	@$(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1 || { \
+	  echo "Base image $(BASE_IMAGE) is not here: pulling it"; \
+	  timeout $(PULL_TIMEOUT) $(DOCKER) pull $(BASE_IMAGE) || { \
+	    echo "Base image $(BASE_IMAGE) cannot be pulled (no registry access?): building it here with make base-image"; \
+	    $(MAKE) --no-print-directory base-image; }; }
+
+DOCKER_BUILD = $(DOCKER) build -f docker/Dockerfile \
 	  $(if $(CA_BUNDLE),--build-arg CA_BUNDLE_PEM="$$(docker/extra-ca-certs.sh $(CA_BUNDLE))") \
 	  --build-arg REVISION="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-	  --build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
+	  --build-arg CREATED="$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+.PHONY: docker-build
+docker-build: base-image-present ## Build the container image modelhost:latest (and the base image if it cannot be pulled)
+	$(DOCKER_BUILD) --target serve -t $(IMAGE) .
+
+TRAIN_IMAGE ?= $(IMAGE)-train
+.PHONY: docker-build-train
+docker-build-train: base-image-present ## Build modelhost:latest-train: the server plus the training extras, for flask train in a container
+	$(DOCKER_BUILD) --target train -t $(TRAIN_IMAGE) .
 
 .PHONY: docker-run
 docker-run: ## Run the image in the foreground on http://127.0.0.1:8000 (Ctrl-C stops it)
@@ -98,6 +116,7 @@ docker-logs: ## Follow the logs of the container started by make docker-run
 .PHONY: integration
 integration: venv ## Build the image, run it, and test it over HTTP (or test BASE_URL when set)
 	integration/run.sh
+
 
 .PHONY: bench
 bench: venv ## Benchmark modelhost (container, host) against a naive Flask/gunicorn baseline with wrk

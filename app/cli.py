@@ -2,18 +2,25 @@
 
 The commands only parse options and print; training lives in :mod:`app.training`, so every
 input problem arrives here as a ``TrainingError`` and leaves as a one-line ``Error: ...``.
+Training and the demo data are imported when a command runs, not when the commands are
+registered: the server builds the same application and never loads the training stack.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import demo, training
 from .registry import NAME_PATTERN, get_registry
+
+if TYPE_CHECKING:
+    from . import training
+
+#: The names of app.training.ESTIMATORS, for --estimator (tests/test_cli.py checks they agree).
+ESTIMATOR_NAMES = ("logistic_regression", "random_forest", "gradient_boosting", "linear_regression", "ridge")
 
 _TRAIN_HELP = """Train a model NAME from a CSV file and write it as the model's next version.
 
@@ -66,7 +73,7 @@ def _summary(result: training.TrainingResult) -> str:
 @click.argument("name", callback=_check_name)
 @click.option("--data", required=True, metavar="FILE.csv", help="CSV file with a header row.")
 @click.option("--target", required=True, metavar="COLUMN", help="Column to predict.")
-@click.option("--estimator", type=click.Choice(list(training.ESTIMATORS)), help="Default: see above.")
+@click.option("--estimator", type=click.Choice(ESTIMATOR_NAMES), help="Default: see above.")
 @click.option("--task", type=click.Choice(["classification", "regression"]), help="Default: see above.")
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
               show_default=True, help="Share of rows held out for the metrics.")
@@ -75,6 +82,8 @@ def _summary(result: training.TrainingResult) -> str:
 def train_command(name: str, data: str, target: str, estimator: str | None, task: str | None,
                   test_size: float, seed: int, drop: tuple[str, ...]) -> None:
     """Train a model from a CSV file (help text above)."""
+    from . import training
+
     options = training.TrainingOptions(target, estimator, task, test_size, seed, drop)
     try:
         _progress(f"Reading {data} ...")
@@ -91,6 +100,8 @@ def train_command(name: str, data: str, target: str, estimator: str | None, task
 @click.option("--force", is_flag=True, help="Add a new version even to a demo model that has one.")
 def train_demo_command(force: bool) -> None:
     """Train the demo models iris, breast_cancer and diabetes from data bundled with scikit-learn."""
+    from . import demo, training
+
     repository = _repository()
     for name in demo.DEMOS:
         latest = training.next_version(repository / name) - 1

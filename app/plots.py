@@ -2,10 +2,13 @@
 
 Plots are drawn on bare matplotlib ``Figure`` objects with the Agg renderer, never through
 pyplot, so no global figure state or GUI backend is involved. matplotlib is imported only when
-a plot is drawn, which keeps it out of the server's start-up.
+a plot is drawn, which keeps it out of the server's start-up. It is a training extra
+(requirements-train.txt, the modelhost:latest-train image): without it a model is trained and
+served as usual, and its card shows no plots.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -68,6 +71,10 @@ def _output_owners(preprocess: Any) -> list[int]:
 def render(directory: Path, task: str, y_true: Any, y_pred: Any, metadata: dict[str, Any],
            warn: Callable[[str], None]) -> dict[str, str]:
     """Write the plots for this model into ``directory``; returns plot kind -> file name."""
+    if importlib.util.find_spec("matplotlib") is None:
+        warn("Warning: matplotlib is not installed, so this version's model card shows no plots; to draw "
+             "them, train with the modelhost:latest-train image or pip install -r requirements-train.txt")
+        return {}
     drawers: dict[str, Callable[[Any], None]] = {
         "feature_importance": lambda ax: _importance(ax, metadata["feature_importance"],
                                                      metadata["feature_importance_method"]),

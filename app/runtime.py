@@ -6,6 +6,7 @@ layer hands it validated columns and gets back JSON-native lists.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import pickle
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import Any
 
 import joblib
 import numpy as np
-import pandas as pd
 import sklearn
 from sklearn.base import is_classifier
 
@@ -132,7 +132,9 @@ class Runtime:
         self.schema = InputSchema(metadata["features"])
         self.is_classifier = metadata["task"] == "classification"
         # Pipelines fitted on a DataFrame select columns by name; others take a plain array.
+        # pandas is imported for those models only, so a server without them never loads it.
         self._wants_frame = getattr(estimator, "feature_names_in_", None) is not None
+        self._pd = importlib.import_module("pandas") if self._wants_frame else None
         self._all_numeric = all(f.get("type", "number") in ("number", "integer") for f in metadata["features"])
         self.classes = np.asarray(getattr(estimator, "classes_", [])).tolist() if self.is_classifier else []
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
@@ -141,7 +143,7 @@ class Runtime:
     def matrix(self, batch: Batch) -> Any:
         """The estimator's input for one validated request: an array, or a DataFrame by column name."""
         if self._wants_frame:
-            return pd.DataFrame(self._typed_columns(batch.columns), columns=self.schema.names)
+            return self._pd.DataFrame(self._typed_columns(batch.columns), columns=self.schema.names)
         if batch.array is not None:
             return batch.array
         return self._array(batch.columns)
@@ -159,7 +161,7 @@ class Runtime:
     def stack(self, matrices: list[Any]) -> Any:
         """Several requests' inputs as one, rows in order (for a batched call)."""
         if self._wants_frame:
-            return pd.concat(matrices, ignore_index=True)
+            return self._pd.concat(matrices, ignore_index=True)
         return np.concatenate(matrices)
 
     def predict_arrays(self, matrix: Any, probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:

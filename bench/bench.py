@@ -24,7 +24,10 @@ and the ratio of each server's requests per second to the baseline's in the same
 is also written to build/bench/results.md (raw numbers in results.json, wrk's output and the
 servers' logs in build/bench/logs/).
 
-With the container among the servers, two more lines follow the table, measured against a
+With the container among the servers, three lines follow the table (bench/image.py, under a
+minute): the image's size, five cold starts (seconds from `docker run` to /health/ready and to a
+first prediction) and its application processes at ready (their memory, and that none loaded
+pandas or matplotlib). Two more are measured against a
 container of the same image that serves a writable repository (bench/rollout.py, about three
 minutes): "rollout under load" (8 clients predicting while a new version rolls out, a corrupt
 one is refused and the old one is deleted: requests sent and failed, and the seconds until the
@@ -728,8 +731,21 @@ def bench(settings: Settings, stack: contextlib.ExitStack) -> None:
                   flush=True)
 
     container = "container" in settings.servers
-    report(settings, servers, results, rollout_notes(settings) if container else [],
+    report(settings, servers, results, (image_notes(settings) + rollout_notes(settings)) if container else [],
            protocols_notes(settings) if container else [])
+
+
+def image_notes(settings: Settings) -> list[str]:
+    """The lines of bench/image.py: the image's size, its cold start and its processes at ready."""
+    import image  # here, not at the top: image.py imports this module
+
+    log("the image: its size, five cold starts and its processes at ready (bench/image.py)")
+    try:
+        with contextlib.ExitStack() as stack:
+            return image.measure(settings.image, settings.tuning, stack).lines()
+    except BenchError as exc:  # the wrk numbers above still get their report
+        log(f"the image measurements failed: {exc}")
+        return [f"Image size and cold start (bench/image.py): not measured ({str(exc).splitlines()[0]})"]
 
 
 def rollout_notes(settings: Settings) -> list[str]:

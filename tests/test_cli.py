@@ -181,3 +181,10 @@ def test_train_demo_skips_existing_models_unless_forced(demo_repo, tmp_path, mon
     assert "Trained iris version 2" in forced.stdout
     first, second = (read_json(root / "iris" / v / "model.json") for v in ("1", "2"))
     assert first["metrics"] == second["metrics"] and first["sha256"] == second["sha256"]
+
+
+def test_estimator_choices_are_the_estimators_training_knows():
+    from app import training
+    from app.cli import ESTIMATOR_NAMES
+
+    assert ESTIMATOR_NAMES == tuple(training.ESTIMATORS)

@@ -1,6 +1,7 @@
 """Training: what a version directory holds, that it serves raw values, and how tasks are chosen."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -110,6 +111,18 @@ def test_regression_reports_r2_mae_rmse_and_plots_predicted_vs_actual(cli, model
     assert set(meta["plots"]) == {"predicted_vs_actual", "feature_importance"}
     assert (model_repo / "house" / "1" / "predicted_vs_actual.png").is_file()
     assert meta["feature_importance"][0]["feature"] == "area"
+
+
+def test_training_without_matplotlib_saves_the_model_without_plots_and_says_how_to_get_them(
+        cli, model_repo, house_csv, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what the serving image has: no matplotlib
+    result = cli("train", "house", "--data", str(house_csv), "--target", "price")
+    assert result.exit_code == 0, result.output
+    assert "matplotlib is not installed" in result.output and "requirements-train.txt" in result.output
+    version = model_repo / "house" / "1"
+    meta = read_json(version / "model.json")
+    assert meta["plots"] == {} and not list(version.glob("*.png"))
+    assert meta["metrics"]["r2"] > 0.9 and meta["feature_importance"][0]["feature"] == "area"
 
 
 def test_gradient_boosting_falls_back_to_permutation_importance(tmp_path):
