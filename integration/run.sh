@@ -29,6 +29,8 @@ if [ -n "${BASE_URL:-}" ]; then
 fi
 
 "${MAKE:-make}" --no-print-directory docker-build IMAGE="$IMAGE"
+# The -train image too (test_image.py): its stages are the ones just built, so this is quick.
+"${MAKE:-make}" --no-print-directory docker-build-train IMAGE="$IMAGE"
 
 port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 name=modelhost-integration-$$
@@ -67,5 +69,5 @@ sys.exit(f"integration: {url} was not ready within {timeout:.0f}s (last: {last})
 PY
 
 status=0
-BASE_URL=$url MODELHOST_IMAGE=$IMAGE "$PYTHON" -m pytest integration "$@" || status=$?
+BASE_URL=$url MODELHOST_IMAGE=$IMAGE MODELHOST_TRAIN_IMAGE=$IMAGE-train "$PYTHON" -m pytest integration "$@" || status=$?
 pytest_status "$status"
