@@ -11,8 +11,9 @@ Three lines come out:
                 prediction came back, polled every POLL_SECONDS (0.05). Median and slowest;
                 the target is a slowest ready within MAX_READY_SECONDS (5).
   at ready      VmRSS of each application process right after the first start was ready, and
-                whether any of them mapped pandas or matplotlib (/proc/<pid>/maps, via docker
-                exec): serving the demo models needs neither.
+                which of pandas and matplotlib they mapped (/proc/<pid>/maps, via docker exec).
+                The serving image has no matplotlib; pandas is there for models fitted on a
+                DataFrame, and scikit-learn imports it at start whenever it is installed.
 
 Standalone, it exits with status 1 when a target is missed. Settings (environment): IMAGE and
 the MODELHOST_* tuning variables of README.md ("Tuning"), passed to the container as bench.py does.
