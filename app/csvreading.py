@@ -1,15 +1,16 @@
 """Reading an uploaded CSV file: its header line within limits, then its rows chunk by chunk.
 
-The header line is read here, not by pandas, so a header that is too long or too wide is
-refused after at most ``max_header_bytes`` of it were read, before pandas allocates anything
-per column. Any line break ends it: ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files).
+The header line is read first, on its own, so a header that is too long or too wide is refused
+after at most ``max_header_bytes`` of it were read, before anything is allocated per column.
+Any line break ends it: ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files).
 
-pandas then reads the rows as text cells, with one spare column and behind a first row of
-exactly that width. Without that row, pandas takes the first column of rows wider than the
-header as their index and shifts every value one column left; with it, a row with a value in
-the spare column is reported by its line, and a row wider still stops the reading with a
-parser error that names its line. An empty spare cell is a delimiter at the end of the line,
-which holds no value and is dropped.
+The rows are read by the standard library's ``csv`` module from the file's lines, split at those
+same line breaks and decoded ``_TEXT_BLOCK`` characters at a time, so memory holds one block and
+one chunk. A row is numbered as if each row were one line (the header is line 1, blank lines
+count; a quoted value spanning lines does not). A row shorter than the header is filled with
+empty cells, and a delimiter at the end of a row holds no value. A row with one value more than
+the header has columns is returned marked as wide, so that each such row is reported by its
+line; a row wider still stops the reading, as does a quoted value that is never closed.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
-import pandas as pd
 
 from .errors import InvalidInput, PayloadTooLarge
 
@@ -29,10 +29,16 @@ from .errors import InvalidInput, PayloadTooLarge
 HEADER_BYTES_PER_COLUMN = 128
 NOT_UTF8 = ("The file is not UTF-8 text (is it a spreadsheet workbook?). Save it as 'CSV UTF-8 "
             "(comma delimited)' and send it again.")
+UNCLOSED = 'opens a quoted value (") that is never closed: add the closing quote, or remove the stray one'
 _BLOCK = 64 * 1024
+#: Characters decoded at a time: a byte that is not UTF-8 stops the reading in the chunk being
+#: read when the block holding it is decoded.
+_TEXT_BLOCK = 256 * 1024
 _LINE_BREAK = re.compile(rb"\r\n?|\n")
-_FIELDS = re.compile(r"Expected \d+ fields in line (\d+), saw (\d+)")
-_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+# A cell may be as long as the body (a long note, or everything after a stray quote); the csv
+# module refuses cells over 128 Ki characters unless told otherwise, and the setting is process-wide.
+csv.field_size_limit(2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class CsvLimits:
 
 
 class Unreadable(Exception):
-    """A line pandas cannot parse; the reading stops there."""
+    """A line the reader cannot parse; the reading stops there."""
 
     def __init__(self, error: dict[str, str], detail: str | None = None) -> None:
         super().__init__(error["message"])
@@ -63,11 +69,21 @@ class Unreadable(Exception):
 
 @dataclass
 class Chunk:
-    """Data rows as text cells, indexed by their line in the file (the header is line 1)."""
+    """Data rows as text cells, column by column, and the line in the file of each row (the header is line 1)."""
 
-    frame: pd.DataFrame
+    header: list[str]
+    #: The cells of each column of the header, in the order of its rows.
+    columns: list[list[str]]
+    lines: list[int]
     #: Rows with a value past the header's last column.
     wide: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def column(self, name: str) -> list[str]:
+        """The cells of the first column of that name."""
+        return self.columns[self.header.index(name)]
 
 
 def width_error(line: int, values: int, width: int) -> dict[str, str]:
@@ -109,30 +125,77 @@ class CsvFile:
                 "the operator to raise MODELHOST_CSV_MAX_COLUMNS.",
                 errors=[{"path": "line 1", "message": f"has {len(self.header)} columns; at most "
                          f"{limits.max_columns} are read"}])
-        spare_row = (self.sep * len(self.header) + "\n").encode()
-        self._body = _Body(spare_row + rest, stream)
+        self._body = _Body(rest, stream)
         self._chunk_rows = limits.chunk_rows
 
     def chunks(self) -> Iterator[Chunk]:
         """The data rows, ``chunk_rows`` lines at a time; blank lines are counted, not returned."""
-        width = len(self.header)
-        text = io.TextIOWrapper(io.BufferedReader(self._body, _BLOCK), encoding="utf-8", newline="")
+        width, size, blank = len(self.header), self._chunk_rows, [""] * len(self.header)
+        lines = _Lines(io.TextIOWrapper(io.BufferedReader(self._body, _BLOCK), encoding="utf-8", newline=""))
+        # The chunk's cells row after row in one list: a list per row kept alive would make every
+        # garbage collection walk all of them.
+        cells: list[str] = []
+        numbers: list[int] = []
+        wide: list[int] = []
+        line = 1
         try:
-            with pd.read_csv(text, sep=self.sep, header=None, names=list(range(width + 1)), dtype=str,
-                             na_filter=False, skip_blank_lines=False, iterator=True) as reader:
-                size = self._chunk_rows + 1  # the first chunk holds the spare row too
-                while (frame := _next_chunk(reader, size)) is not None:
-                    size = self._chunk_rows
-                    frame.index += 1  # row 0 is the spare row, in the header's place: the index is the line
-                    keep = ~(frame == "").all(axis=1).to_numpy()
-                    wide = (frame[width] != "").to_numpy()
-                    frame = frame.drop(columns=width)[keep]
-                    frame.columns = self.header
-                    yield Chunk(frame, wide[keep])
-        except pd.errors.ParserError as exc:
-            raise Unreadable(_parser_error(exc, width)) from None
+            for row in csv.reader(lines, delimiter=self.sep):
+                line += 1
+                if lines.ended:  # the reader had to read past the last line to end this row
+                    raise Unreadable({"path": f"line {line}", "message": UNCLOSED})
+                spare = ""
+                if len(row) != width:
+                    if len(row) > width + 1:
+                        raise Unreadable(width_error(line, len(row), width))
+                    spare = row.pop() if len(row) > width else ""
+                    row.extend(blank[len(row):])
+                if spare or row != blank:
+                    if spare:
+                        wide.append(len(numbers))
+                    cells += row
+                    numbers.append(line)
+                if (line - 1) % size == 0 and numbers:
+                    yield _chunk(self.header, cells, numbers, wide)
+                    cells, numbers, wide = [], [], []
+        except csv.Error as exc:
+            raise Unreadable({"path": f"line {line + 1}", "message": f"cannot be read as CSV: {exc}"}) from None
         except UnicodeDecodeError:
             raise Unreadable({"path": "", "message": "is not UTF-8 text"}, detail=NOT_UTF8) from None
+        if numbers:
+            yield _chunk(self.header, cells, numbers, wide)
+
+
+def _chunk(header: list[str], cells: list[str], lines: list[int], wide: list[int]) -> Chunk:
+    """A chunk of the cells read row after row, given the positions of its wide rows."""
+    marked = np.zeros(len(lines), dtype=bool)
+    marked[wide] = True
+    return Chunk(header, [cells[i::len(header)] for i in range(len(header))], lines, marked)
+
+
+class _Lines:
+    """The lines of a text with their line breaks; ``ended`` once a line past the last was asked for."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self.ended = False
+
+    def __iter__(self) -> Iterator[str]:
+        pieces: list[str] = []  # the line being read: unfinished, or ended by a "\r" that a "\n" may follow
+        while block := self._text.read(_TEXT_BLOCK):
+            if pieces and pieces[-1].endswith("\r") and not block.startswith("\n"):
+                yield "".join(pieces)
+                pieces = []
+            lines = io.StringIO(block, newline="").readlines()  # split at "\n", "\r\n" and a lone "\r" only
+            unfinished = lines.pop() if not lines[-1].endswith("\n") else None
+            if lines:
+                lines[0] = "".join([*pieces, lines[0]])
+                pieces = []
+                yield from lines
+            if unfinished is not None:
+                pieces.append(unfinished)
+        if pieces:
+            yield "".join(pieces)
+        self.ended = True
 
 
 class _Body(io.RawIOBase):
@@ -176,23 +239,6 @@ def _header_line(stream: IO[bytes], limits: CsvLimits, expected: list[str]) -> t
         eof, data = not block, data + block
 
 
-def _next_chunk(reader: Any, size: int) -> pd.DataFrame | None:
-    try:
-        return reader.get_chunk(size)
-    except StopIteration:
-        return None
-
-
 def _needs(expected: list[str]) -> str:
     names = ", ".join(expected[:10]) + (f" and {len(expected) - 10} more" if len(expected) > 10 else "")
     return f"it reads {names}"
-
-
-def _parser_error(exc: Exception, width: int) -> dict[str, str]:
-    message = str(exc)
-    if match := _FIELDS.search(message):
-        return width_error(int(match[1]), int(match[2]), width)
-    if match := _OPEN_QUOTE.search(message):
-        return {"path": f"line {int(match[1]) + 1}", "message": 'opens a quoted value (") that is never closed: '
-                "add the closing quote, or remove the stray one"}
-    return {"path": "", "message": f"cannot be read as CSV: {message.splitlines()[-1]}"}

@@ -6,6 +6,13 @@ before anything is returned: when any row fails, the caller gets an InvalidInput
 failing CSV line (the header is line 1) and no partial output. Line numbers count physical
 lines, so they are exact unless a quoted value spans several lines.
 
+Each feature's column is read in bulk with numpy (numbers as Python's ``float`` reads them,
+surrounding spaces ignored); a cell it cannot read, or whose value the schema might refuse,
+marks its row for the schema's own validator, which has the last word. The answer holds the
+cells as they were read followed by ``prediction`` and one ``probability_<label>`` column per
+class, written by the ``csv`` module: numbers as Python writes them (``0.1``, ``1e-05``),
+booleans as ``True`` and ``False``, text quoted only where needed.
+
 With ``escape_formulas``, every cell of the answer that a spreadsheet would run as a formula
 (one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a single quote
 in front, as OWASP recommends against CSV injection; numbers such as ``-1.5`` stay as they are.
@@ -17,19 +24,20 @@ import io
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from flask import Response, current_app
 
 from .csvreading import Chunk, CsvFile, CsvLimits, Unreadable, width_error
 from .errors import InvalidInput, UnusableOutput
-from .runtime import Runtime
 from .schema import FALSE_WORDS, TRUE_WORDS, InputSchema
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 #: Failing entries listed in one report; further failing lines are counted, not listed.
 MAX_REPORTED = 100
@@ -87,16 +95,16 @@ def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: 
         report, rows, width = _Report(), 0, len(source.header)
         try:
             for chunk in source.chunks():
-                columns, suspect = _coerce(chunk.frame, runtime.schema)
+                columns, suspect = _coerce(chunk, runtime.schema)
                 for position in np.flatnonzero(suspect | chunk.wide):
                     if chunk.wide[position]:
-                        report.add([width_error(int(chunk.frame.index[position]), width + 1, width)])
+                        report.add([width_error(chunk.lines[position], width + 1, width)])
                     else:
-                        _check_row(chunk.frame, int(position), runtime.schema, columns, report)
-                if not report.failed and not chunk.frame.empty:  # after a failure: validate on, write nothing
+                        _check_row(chunk, int(position), runtime.schema, columns, report)
+                if not report.failed:  # after a failure: validate on, write nothing
                     spool.write(_scored(chunk, columns, runtime, probabilities, source.sep, header=rows == 0,
                                         escape_formulas=escape_formulas))
-                    rows += len(chunk.frame)
+                    rows += len(chunk)
         except Unreadable as exc:
             report.add([exc.error], detail=exc.detail)
         if report.failed:
@@ -108,20 +116,27 @@ def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: 
     return ScoredFile(spool, rows, spool.tell())
 
 
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with a single quote before every cell and column name a spreadsheet would run as a formula."""
-    cells = {i: _neutralised(values) for i, (_, values) in enumerate(frame.items())}
-    out = pd.DataFrame(cells, index=frame.index)
-    out.columns = _neutralised(pd.Series([str(c) for c in frame.columns], dtype=object)).tolist()
-    return out
+@dataclass
+class Table:
+    """Named columns of cells: text as read from the file, or the model's numbers, booleans and labels."""
+
+    names: list[str]
+    columns: list[Sequence[Any]]
 
 
-def _neutralised(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return values  # written as numbers, True or False
-    text = values.astype(str)
-    formula = text.str.startswith(FORMULA_STARTS) & ~text.str.fullmatch(_NUMBER)
-    return text.mask(formula, "'" + text)
+def neutralise_formulas(table: Table) -> Table:
+    """The table with a single quote before every text cell and name a spreadsheet would run as a formula."""
+    return Table(_neutralised(table.names), [_neutralised(c) if _is_text(c) else c for c in table.columns])
+
+
+def _neutralised(values: Sequence[Any]) -> list[str]:
+    text = [str(v) for v in values]
+    return ["'" + t if t.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(t) else t for t in text]
+
+
+def _is_text(values: Sequence[Any]) -> bool:
+    """Not a column of numbers or booleans only, which are written as such (and never quoted)."""
+    return not all(isinstance(v, (int, float)) for v in values)  # bool is an int
 
 
 @dataclass
@@ -161,57 +176,82 @@ def _check_header(header: list[str], schema: InputSchema) -> None:
                            f"(other columns are kept as they are).{hint}", errors=errors)
 
 
-def _coerce(chunk: pd.DataFrame, schema: InputSchema) -> tuple[dict[str, Any], np.ndarray]:
+def _coerce(chunk: Chunk, schema: InputSchema) -> tuple[dict[str, Any], np.ndarray]:
     """Typed feature columns (arrays), vectorised, and a mask of rows the schema's validator must judge."""
     columns: dict[str, Any] = {}
     bad = np.zeros(len(chunk), dtype=bool)
     for feature in schema.features:
-        text = chunk[feature["name"]]
+        text = chunk.column(feature["name"])
         kind = feature.get("type", "number")
         if kind == "integer":
             values, ok = _whole_numbers(text)
         elif kind == "number":
-            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)  # ignores spaces
+            whole = _integers(text)
+            values = _numbers(text) if whole is None else whole.astype(np.float64)
             ok = np.isfinite(values)
         elif kind == "boolean":
-            lowered = text.str.strip().str.lower()
-            values, ok = lowered.isin(TRUE_WORDS).to_numpy(), lowered.isin(TRUE_WORDS + FALSE_WORDS).to_numpy()
+            lowered = [t.strip().lower() for t in text]
+            values = np.array([t in TRUE_WORDS for t in lowered], dtype=bool)
+            ok = values | np.array([t in FALSE_WORDS for t in lowered], dtype=bool)
         else:
-            values = text.to_numpy(dtype=object)
-            ok = text.isin(feature["enum"]).to_numpy() if feature.get("enum") else np.ones(len(text), bool)
-        # _check_row writes the schema's reading of a suspect row into every column; pandas hands
-        # out read-only views.
-        columns[feature["name"]] = values if values.flags.writeable else values.copy()
+            values = np.array(text, dtype=object)
+            allowed = set(feature.get("enum") or ())
+            ok = np.array([t in allowed for t in text], dtype=bool) if allowed else np.ones(len(text), dtype=bool)
+        columns[feature["name"]] = values
         bad |= ~ok
     return columns, bad
 
 
-def _whole_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _integers(text: Sequence[str]) -> np.ndarray | None:
+    """The cells as int64 when each is an integer an int64 holds (surrounding spaces ignored), else None.
+
+    A column of integers is read as integers, as JSON reads them: ``-0`` is the integer 0.
+    """
+    try:
+        return np.array(text, dtype=np.int64)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _numbers(text: Sequence[str]) -> np.ndarray:
+    """The cells as doubles, surrounding spaces ignored; NaN where a cell is no number."""
+    try:
+        return np.array(text, dtype=np.float64)  # the whole column at once; it raises on the first bad cell
+    except ValueError:
+        return np.array([_number(t) for t in text], dtype=np.float64)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
+
+
+def _whole_numbers(text: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """An integer feature's column read exactly, and a mask of the rows the schema must judge.
 
     A column of integers an int64 holds is returned as it is. In any other column a double is
-    exact only up to 2^53, so larger values and all that are not whole numbers go to the schema,
-    which reads them as it reads JSON (out of int64's range is an error there); the column is
-    then an object array, which keeps the exact integers the schema returns. Nothing is cast to
-    int64 unless it fits.
+    exact only below 2^53 (2^53 + 1 reads as 2^53), so values from 2^53 on and all that are not
+    whole numbers go to the schema, which reads them as it reads JSON (out of int64's range is an
+    error there); the column is then an object array, which keeps the exact integers the schema
+    returns. Nothing is cast to int64 unless it fits.
     """
-    parsed = pd.to_numeric(text, errors="coerce")  # ignores spaces
-    if parsed.dtype == np.int64:
-        values = parsed.to_numpy()
+    values = _integers(text)
+    if values is not None:
         return values, values != -(2**63)  # -2^63 is outside the range JSON takes (app/violations.py)
-    number = parsed.to_numpy(dtype=np.float64)
-    ok = (np.floor(number) == number) & (np.abs(number) <= 2.0 ** 53)
+    number = _numbers(text)
+    ok = (np.floor(number) == number) & (np.abs(number) < 2.0 ** 53)
     return (number.astype(np.int64) if ok.all() else number.astype(object)), ok
 
 
-def _check_row(chunk: pd.DataFrame, position: int, schema: InputSchema, columns: dict[str, Any],
-               report: _Report) -> None:
+def _check_row(chunk: Chunk, position: int, schema: InputSchema, columns: dict[str, Any], report: _Report) -> None:
     """Judge one suspect row with the API's own validator; a row it accepts is typed its way."""
-    line = int(chunk.index[position])
+    line = chunk.lines[position]
     if report.full:
         report.add([])  # enough listed: count the rest without validating them
         return
-    raw = {name: str(chunk[name].iat[position]) for name in schema.names}
+    raw = {name: chunk.column(name)[position] for name in schema.names}
     typed = schema.from_form(raw)
     try:
         schema.parse(typed, 1)
@@ -225,32 +265,36 @@ def _check_row(chunk: pd.DataFrame, position: int, schema: InputSchema, columns:
 
 def _scored(chunk: Chunk, columns: dict[str, Any], runtime: Runtime, probabilities: bool, sep: str,
             header: bool, escape_formulas: bool) -> bytes:
-    frame = chunk.frame
     try:
         predictions, probs = runtime.predict(columns, probabilities)
     except InvalidInput as exc:
-        lines = f"lines {frame.index[0]}-{frame.index[-1]}"
+        lines = f"lines {chunk.lines[0]}-{chunk.lines[-1]}"
         raise InvalidInput(f"{exc.detail} (in {lines} of the file)",
                            errors=[{"path": lines, "message": exc.detail}]) from None
     except UnusableOutput as exc:  # rows of this chunk, named by their lines in the file
-        raise UnusableOutput.for_rows([int(frame.index[r]) for r in exc.rows], "line {}", noun="line") from None
-    out = frame.drop(columns=[c for c in output_columns(runtime, probabilities) if c in frame.columns])
-    out["prediction"] = predictions
+        raise UnusableOutput.for_rows([chunk.lines[r] for r in exc.rows], "line {}", noun="line") from None
+    replaced = output_columns(runtime, probabilities)
+    kept = [i for i, name in enumerate(chunk.header) if name not in replaced]
+    out = Table([*(chunk.header[i] for i in kept), "prediction"], [*(chunk.columns[i] for i in kept), predictions])
     if probs is not None:
         for label in runtime.classes:
-            out[f"probability_{label}"] = [p[str(label)] for p in probs]
+            out.names.append(f"probability_{label}")
+            key = str(label)
+            out.columns.append([p[key] for p in probs])
     if escape_formulas:
         out = neutralise_formulas(out)
-    return out.to_csv(index=False, header=header, sep=sep, lineterminator="\n", quoting=_quoting(out)).encode("utf-8")
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=sep, lineterminator="\n", quoting=_quoting(out))
+    if header:
+        writer.writerow(out.names)
+    writer.writerows(zip(*out.columns, strict=True))
+    return text.getvalue().encode("utf-8")
 
 
-def _quoting(out: pd.DataFrame) -> int:
+def _quoting(out: Table) -> int:
     """Quote where needed. The csv module quotes a value holding the line feed that ends each line,
     but not one holding a carriage return, which readers take for a line break too: a chunk with
     such a value has every text value quoted."""
-    for column in range(out.shape[1]):
-        values = out.iloc[:, column]
-        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)) and \
-                values.astype(str).str.contains("\r", regex=False).any():
-            return csv.QUOTE_NONNUMERIC
+    if any(_is_text(column) and "\r" in "".join(map(str, column)) for column in out.columns):
+        return csv.QUOTE_NONNUMERIC
     return csv.QUOTE_MINIMAL

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
+import textwrap
 import tracemalloc
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from app import create_app, scoring
+from app import create_app, csvreading, scoring
 from app.csvreading import CsvLimits
 from app.errors import InvalidInput
+from app.schema import InputSchema
 from tests.conftest import _iris_like, write_version
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
@@ -152,7 +158,8 @@ def test_body_over_the_size_limit_is_413_including_chunked(repo):
     assert response.status_code == 413 and response.mimetype == "application/problem+json"
     # No Content-Length: the limit holds while the chunks are read, and no partial file is returned.
     response = client.post("/v1/models/iris/predict", input_stream=io.BytesIO(big),
-                           headers={**CSV, "Transfer-Encoding": "chunked"}, environ_base={"wsgi.input_terminated": True})
+                           headers={**CSV, "Transfer-Encoding": "chunked"},
+                           environ_base={"wsgi.input_terminated": True})
     assert response.status_code == 413 and response.mimetype == "application/problem+json"
 
 
@@ -190,7 +197,7 @@ def typed_client(tmp_path_factory: pytest.TempPathFactory):
     data = pd.DataFrame({"visits": [i % 7 for i in range(rows)], "member": [i % 3 == 0 for i in range(rows)],
                          "colour": ["red", "green", "blue", "red"] * (rows // 4),
                          "size": [float(i) / 3 for i in range(rows)]})
-    data["bought"] = ["yes" if (c == "red" or m) else "no" for c, m in zip(data["colour"], data["member"])]
+    data["bought"] = ["yes" if (c == "red" or m) else "no" for c, m in zip(data["colour"], data["member"], strict=True)]
     training.train(root, "typed", data, training.TrainingOptions(target="bought"), {"file": "typed.csv"},
                    progress=lambda _: None)
     return create_app({"TESTING": True, "MODEL_REPOSITORY": str(root)}).test_client()
@@ -430,9 +437,9 @@ def test_negative_predictions_stay_numbers_when_formulas_are_escaped(client):
     ("-.5", "-.5"), ("-1e-05", "-1e-05"), ("a=b", "a=b"), ("", ""),
 ])
 def test_neutralise_formulas_quotes_cells_and_names_that_start_a_formula(cell, written):
-    out = scoring.neutralise_formulas(pd.DataFrame({cell: [cell], "n": [-1.5]}))
-    assert list(out.columns) == [written, "n"]
-    assert out.iloc[0].tolist() == [written, -1.5]
+    out = scoring.neutralise_formulas(scoring.Table([cell, "n"], [[cell], [-1.5]]))
+    assert out.names == [written, "n"]
+    assert [column[0] for column in out.columns] == [written, -1.5]
 
 
 def test_a_value_holding_a_lone_carriage_return_comes_back_quoted(client):
@@ -441,3 +448,208 @@ def test_a_value_holding_a_lone_carriage_return_comes_back_quoted(client):
     assert '"one\rtwo"' in response.get_data(as_text=True)  # unquoted, readers would split the row there
     scored = frame(response)
     assert scored["note"].tolist() == ["one\rtwo", "three"] and scored["prediction"].tolist() == ["setosa", "virginica"]
+
+
+# The reader and the writer on their own: a stub runtime shows what reaches the model and what is written.
+
+class StubRuntime:
+    """What score_csv uses of a runtime: the schema, the class labels and predict(), which keeps what it got."""
+
+    def __init__(self, features, predictions=None, classes=(), probabilities=None) -> None:
+        self.schema = InputSchema(features)
+        self.classes = list(classes)
+        self.predictions, self.probabilities = predictions, probabilities
+        self.seen: list[dict] = []
+        self.answered = 0
+
+    def predict(self, columns, probabilities):
+        """The answers of the next rows, chunk after chunk (predictions of 0 unless given)."""
+        self.seen.append(columns)
+        size = len(next(iter(columns.values())))
+        rows, self.answered = slice(self.answered, self.answered + size), self.answered + size
+        predictions = [0] * size if self.predictions is None else self.predictions[rows]
+        return predictions, self.probabilities[rows] if probabilities and self.probabilities else None
+
+
+NUMBER = [{"name": "x", "type": "number"}]
+UNCLOSED = 'opens a quoted value (") that is never closed: add the closing quote, or remove the stray one'
+
+
+def score(text: str | bytes, runtime: StubRuntime, chunk_rows: int = 5_000, probabilities: bool = False) -> str:
+    body = io.BytesIO(text.encode() if isinstance(text, str) else text)
+    scored = scoring.score_csv(body, runtime, probabilities, CsvLimits(chunk_rows, 2_048))
+    return b"".join(scored.blocks()).decode()
+
+
+def refused(text: str | bytes, runtime: StubRuntime, chunk_rows: int = 5_000) -> InvalidInput:
+    with pytest.raises(InvalidInput) as caught:
+        score(text, runtime, chunk_rows)
+    return caught.value
+
+
+def test_reading_and_scoring_do_not_import_pandas():
+    script = textwrap.dedent("""
+        import io, sys
+        sys.modules["pandas"] = None  # any import of pandas now raises ImportError
+        from app.csvreading import CsvFile, CsvLimits
+        from app.schema import InputSchema
+        from app.scoring import score_csv
+
+        class Runtime:
+            schema, classes = InputSchema([{"name": "x", "type": "number"}]), []
+
+            def predict(self, columns, probabilities):
+                return (columns["x"] * 2).tolist(), None
+
+        limits = CsvLimits(2, 16)
+        chunks = list(CsvFile(io.BytesIO(b"x,note\\n1.5,a\\n\\n2,b\\n3,c\\n"), limits, ["x"]).chunks())
+        assert [(c.lines, c.columns) for c in chunks] == [([2], [["1.5"], ["a"]]), ([4, 5], [["2", "3"], ["b", "c"]])]
+        scored = score_csv(io.BytesIO(b"x\\n1.5\\n-2\\n"), Runtime(), False, limits)
+        assert b"".join(scored.blocks()) == b"x,prediction\\n1.5,3.0\\n-2,-4.0\\n"
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("values", [
+    [1e-05, 1e16, 123456789012345680.0, -0.0, 0.1, 1 / 3, 1e308, 5e-324, 2.5, 1e15, 123.0, -1.5e-7],
+    [3, -2, 0, 2**62], [True, False], ["=a", "with, comma", 'say "hi"', "", "two\nlines"]],
+    ids=["floats", "ints", "booleans", "labels"])
+def test_predictions_are_written_as_pandas_wrote_them(values):
+    text = "x\n" + "1\n" * len(values)
+    expected = pd.DataFrame({"x": ["1"] * len(values), "prediction": values}).to_csv(index=False, lineterminator="\n")
+    assert score(text, StubRuntime(NUMBER, predictions=values)) == expected
+
+
+def test_a_chunk_with_a_carriage_return_quotes_its_text_and_leaves_numbers_and_booleans_bare():
+    runtime = StubRuntime(NUMBER, predictions=[True, False], classes=[False, True],
+                          probabilities=[{"False": 0.25, "True": 0.75}, {"False": 1e-05, "True": 0.99999}])
+    text = 'note,x\n"one\rtwo",1\nplain,2\n'
+    frame = pd.DataFrame({"note": ["one\rtwo", "plain"], "x": ["1", "2"], "prediction": [True, False],
+                          "probability_False": [0.25, 1e-05], "probability_True": [0.75, 0.99999]})
+    expected = (frame[:1].to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+                + frame[1:].to_csv(index=False, header=False, lineterminator="\n"))  # chunk by chunk
+    assert score(text, runtime, chunk_rows=1, probabilities=True) == expected
+    assert expected.startswith('"note","x","prediction","probability_False","probability_True"\n"one\rtwo","1",True,')
+
+
+ACCEPTED = [" 3.5 ", "+3", ".5", "5.", "-0.0", "1e-5", "1E5", "\t7 ", "1e308", "-1.5e-300", "00012",
+            "0.30000000000000004", "123456789012345678", "1.7976931348623157e308"]
+
+
+def test_numbers_reach_the_model_as_pandas_read_them():
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([["x"], *([c] for c in ACCEPTED)])
+    runtime = StubRuntime(NUMBER)
+    score(out.getvalue(), runtime)
+    expected = pd.to_numeric(pd.Series(ACCEPTED), errors="coerce").to_numpy()
+    assert runtime.seen[0]["x"].tolist() == expected.tolist()
+    assert np.signbit(runtime.seen[0]["x"]).tolist() == np.signbit(expected).tolist()
+    integers = StubRuntime(NUMBER)
+    score("x\n-0\n 5 \n+7\n", integers)  # a column of integers is read as integers: -0 is 0
+    assert integers.seen[0]["x"].tolist() == [0.0, 5.0, 7.0] and not np.signbit(integers.seen[0]["x"]).any()
+
+
+def test_cells_that_are_no_numbers_are_judged_by_the_schema():
+    cells = ["1,5", "0x10", "nan", "inf", "-Infinity", "1e400", "five", "1e", "--1", "1 5", ""]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([["x", "n"], *([c, i] for i, c in enumerate(cells))])
+    errors = refused(out.getvalue(), StubRuntime(NUMBER)).errors
+    assert errors == [{"path": f"line {i + 2}/x", "message": "is empty: every row needs a value in this column"
+                       if not c else "must be a number, got string"} for i, c in enumerate(cells)]
+
+
+def test_booleans_are_read_in_every_spelling_the_schema_knows():
+    runtime = StubRuntime([{"name": "b", "type": "boolean"}])
+    score("b\ntrue\n Yes \nON\n1\nfalse\nNo\noff \n0\n", runtime)
+    assert runtime.seen[0]["b"].tolist() == [True] * 4 + [False] * 4
+    errors = refused("b\nmaybe\n\n y\n", StubRuntime([{"name": "b", "type": "boolean"}])).errors
+    assert errors == [{"path": "line 2/b", "message": "must be a boolean, got string"},
+                      {"path": "line 4/b", "message": "must be a boolean, got string"}]
+
+
+@pytest.mark.parametrize("cells, dtype, values", [
+    (["5", " -3 ", "+9223372036854775807"], "int64", [5, -3, 2**63 - 1]),  # integers an int64 holds
+    (["5", "3.0", "1e3", "9007199254740991"], "int64", [5, 3, 1000, 2**53 - 1]),  # whole numbers exact as doubles
+    (["3.0", "9007199254740993"], "object", [3, 2**53 + 1]),  # a double would read 2^53: the schema's exact integer
+    (["3.0", "-9223372036854775807"], "object", [3, -(2**63 - 1)]),
+])
+def test_integer_columns_reach_the_model_exactly(cells, dtype, values):
+    runtime = StubRuntime([{"name": "n", "type": "integer"}])
+    score("n\n" + "\n".join(cells) + "\n", runtime)
+    assert runtime.seen[0]["n"].dtype == dtype and runtime.seen[0]["n"].tolist() == values
+
+
+def test_a_row_too_wide_to_read_stops_the_reading_after_the_chunks_before_it():
+    errors = refused("x,y\nbad,1\n2,1\n3,1\n4,1,9,9\n5,1\n", StubRuntime(NUMBER), chunk_rows=2).errors
+    assert errors == [{"path": "line 2/x", "message": "must be a number, got string"},
+                      {"path": "line 5", "message": "has 4 values; the header has 2 columns"}]
+
+
+@pytest.mark.parametrize("row, values", [(",,9", 3), ("1,,9", 3), (",,,", 4), ("1,2,3,", 4)])
+def test_a_value_past_the_last_column_is_reported_even_beside_empty_cells(row, values):
+    errors = refused(f"x,y\n1,a\n{row}\n", StubRuntime(NUMBER)).errors
+    assert errors == [{"path": "line 3", "message": f"has {values} values; the header has 2 columns"}]
+
+
+def test_rows_of_empty_cells_are_blank_lines_and_short_rows_are_filled():
+    runtime = StubRuntime([{"name": "x", "type": "number"}, {"name": "y", "type": "number"}])
+    assert score("x,y,note\n1,2\n,,\n,\n\n,,,\n3,4,n\n", runtime) == "x,y,note,prediction\n1,2,,0\n3,4,n,0\n"
+    errors = refused("x,y\n1,2\n,,\n\n5\n", runtime).errors
+    assert errors == [{"path": "line 5/y", "message": "is empty: every row needs a value in this column"}]
+
+
+@pytest.mark.parametrize("text, line", [
+    ('x,y\n1,a\n1,"b\n2,c\n', 3),  # the value runs to the end of the file
+    ('x,y\n1,a\n2,"c', 3),  # in the last line, which has no line break
+    ('x,y\n1,"a\nb"\n2,"c\n', 3),  # after a value spanning two lines: rows are counted, not lines
+    ('x,y\n1,a\n"', 3),
+])
+def test_a_quote_never_closed_names_the_row_it_opens(text, line):
+    assert refused(text, StubRuntime(NUMBER)).errors == [{"path": f"line {line}", "message": UNCLOSED}]
+
+
+def test_quoted_values_come_back_whole_and_the_rows_after_them_keep_their_numbers():
+    text = 'x,note\n1,"two\nlines"\n2,"say ""hi"", then go"\n3,a"b\n'
+    expected = 'x,note,prediction\n1,"two\nlines",7\n2,"say ""hi"", then go",8\n3,"a""b",9\n'
+    assert score(text, StubRuntime(NUMBER, predictions=[7, 8, 9])) == expected
+    errors = refused('x,note\n1,"two\nlines"\nbad,x\n', StubRuntime(NUMBER)).errors
+    assert errors == [{"path": "line 3/x", "message": "must be a number, got string"}]
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 8])
+def test_line_breaks_split_between_decoded_blocks_are_read_alike(monkeypatch, block):
+    text = 'x,note\r\n1,a\r2,"b\r\nc"\n\r\n3,é😀\rbad,\r\n'
+    monkeypatch.setattr(csvreading, "_TEXT_BLOCK", block)
+    errors = refused(text, StubRuntime(NUMBER)).errors
+    assert errors == [{"path": "line 6/x", "message": "must be a number, got string"}]
+    assert score(text.replace("bad", "4"), StubRuntime(NUMBER, predictions=[1, 2, 3, 4])) == (
+        '"x","note","prediction"\n"1","a",1\n"2","b\r\nc",2\n"3","é😀",3\n"4","",4\n')
+
+
+def test_other_delimiters_are_kept_in_the_answer():
+    assert score("x\tnote\n1\ta,b\n", StubRuntime(NUMBER)) == "x\tnote\tprediction\n1\ta,b\t0\n"
+    assert score("x;note\n1.5;a,b\n", StubRuntime(NUMBER)) == "x;note;prediction\n1.5;a,b;0\n"
+
+
+@pytest.mark.parametrize("at, listed", [(100, []), (300_000, [{"path": "line 2/x", "message": "must be a number, "
+                                                                                    "got string"}])])
+def test_a_byte_that_is_not_utf8_stops_the_reading_where_it_is_decoded(at, listed):
+    body = ("x\nbad\n" + "1.5\n" * 100_000).encode()
+    errors = refused(body[:at] + b"\xff" + body[at:], StubRuntime(NUMBER), chunk_rows=1_000)
+    assert errors.errors == [*listed, {"path": "", "message": "is not UTF-8 text"}]
+    assert errors.detail.startswith("The file is not UTF-8 text")
+
+
+def test_a_cell_longer_than_the_csv_modules_default_limit_is_read():
+    note = "n" * 200_000
+    assert score(f'x,note\n1,"{note}"\n', StubRuntime(NUMBER, predictions=[5])) == f"x,note,prediction\n1,{note},5\n"
+
+
+def test_a_row_the_csv_module_refuses_is_reported_by_its_line():
+    limit = csv.field_size_limit(10)
+    try:
+        errors = refused("x,note\n1,short\n2,much longer than ten\n", StubRuntime(NUMBER)).errors
+    finally:
+        csv.field_size_limit(limit)
+    assert errors == [{"path": "line 3", "message": "cannot be read as CSV: field larger than field limit (10)"}]
