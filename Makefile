@@ -117,6 +117,19 @@ docker-logs: ## Follow the logs of the container started by make docker-run
 integration: venv ## Build the image, run it, and test it over HTTP (or test BASE_URL when set)
 	integration/run.sh
 
+# --- Into an existing Apache (README.md, "Into an existing Apache") -----------------------------
+# A distribution's Apache with its mod_wsgi: the application in APP_PREFIX, the site
+# docker/apache/system-apache.conf.example. APACHE_USER (www-data or apache, found by itself),
+# SYSTEM_PYTHON (/usr/bin/python3) and DEMO_MODELS=no change the install.
+APP_PREFIX ?= /opt/modelhost
+
+.PHONY: install-apache
+install-apache: ## Install into APP_PREFIX (/opt/modelhost) for a system Apache with the distribution's mod_wsgi; again to upgrade
+	APP_PREFIX=$(APP_PREFIX) docker/install-system-apache.sh
+
+.PHONY: integration-system-apache
+integration-system-apache: venv ## Run the README's install-apache steps in a container of Debian's apache2 and test it over HTTP
+	integration/system-apache.sh
 
 .PHONY: bench
 bench: venv ## Benchmark modelhost (container, host) against a naive Flask/gunicorn baseline with wrk

@@ -12,10 +12,20 @@ __version__ = "1.0.0"
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, logging, models, routes, docs and CLI."""
+    from . import config, fleet
+
+    # The instance folder holds config.py (and by default the models); IT may move it.
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=os.environ.get("MODELHOST_INSTANCE_PATH") or None)
+    config.load_config(app, test_config)
+    if test_config is None:
+        # A server's process (a test's applications are not) joins the processes' shared folder
+        # before the modules that record metrics are imported: prometheus_client picks its
+        # multi-process mode at import, from PROMETHEUS_MULTIPROC_DIR (app/fleet.py).
+        fleet.join_server(app.config["STATE_DIR"])
     from . import (
         api,
         cli,
-        config,
         cors,
         docs,
         errors,
@@ -31,10 +41,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         web,
     )
 
-    # The instance folder holds config.py (and by default the models); IT may move it.
-    app = Flask(__name__, instance_relative_config=True,
-                instance_path=os.environ.get("MODELHOST_INSTANCE_PATH") or None)
-    config.load_config(app, test_config)
     jsonprovider.init_app(app)
     logs.init_app(app)
     errors.register_errorhandlers(app)

@@ -6,13 +6,21 @@ server root, a tmpfs) whenever that changes, so any process can answer how many 
 have a version loaded. ``POST /v1/repository/reload`` touches one more file there, which the
 watcher of every process checks twice a second. Without a shared folder the process only
 knows itself.
+
+A process of a server joins the folder before anything records a metric (``join_server``): the
+first process of a server start empties what processes of an earlier start left there, and
+where nobody else chose a folder for the Prometheus samples (``PROMETHEUS_MULTIPROC_DIR``, which
+the start script sets), they are kept in ``<STATE_DIR>/prometheus``. So a system Apache, where
+no start script runs, needs nothing but ``STATE_DIR``.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import secrets
+import sys
 import tempfile
 import time
 import weakref
@@ -24,6 +32,14 @@ log = logging.getLogger(__name__)
 #: The file whose every replacement asks every process for a rescan.
 RELOAD_FILE = "reload"
 _PREFIX = "process-"
+#: Where the processes keep their Prometheus samples when PROMETHEUS_MULTIPROC_DIR is not set.
+SAMPLES_DIR = "prometheus"
+#: Locked (shared) by every process of the running server, for as long as it lives.
+_SERVER_LOCK = ".server.lock"
+#: Locked (exclusive) by the one process that is joining, so two starting at once take turns.
+_JOIN_LOCK = ".join.lock"
+#: The open server lock of this process, once it joined: closing it would let go of the lock.
+_joined: list[int] = []
 
 
 def _alive(pid: int) -> bool:
@@ -116,6 +132,60 @@ class Fleet:
         except OSError:
             return None
         return stat.st_ino, stat.st_mtime_ns
+
+
+def join_server(directory: str | Path | None) -> None:
+    """Join this process to the server's shared folder; call it before any metric is recorded.
+
+    Processes of an earlier start of the server may have left their entries, a reload request
+    and Prometheus samples behind, which would count as this start's (a recycled pid looks
+    alive). The first process of a start, the one that finds no live process holding the
+    server lock, removes them, as the container's start script does before Apache starts. Every
+    process then holds the lock, shared, until it ends; the kernel lets go of it when a process
+    dies, however it dies. A process joins once, whatever applications it builds afterwards.
+    """
+    if directory is None or _joined:
+        return
+    directory = Path(directory)
+    samples = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if "prometheus_client" in sys.modules:
+            # It chose single-process values when it was imported; a folder now would hide them.
+            log.warning("prometheus_client was imported before the application, so /metrics reports this "
+                        "process only; set PROMETHEUS_MULTIPROC_DIR in the environment instead")
+        else:
+            samples = directory / SAMPLES_DIR
+    try:
+        join = os.open(directory / _JOIN_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(join, fcntl.LOCK_EX)
+            server = os.open(directory / _SERVER_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(server, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _clear_earlier_start(directory, samples)
+            except BlockingIOError:
+                pass  # the server runs: its processes' entries and samples are this start's
+            fcntl.flock(server, fcntl.LOCK_SH)
+            _joined.append(server)
+        finally:
+            os.close(join)
+        if samples is not None:
+            samples.mkdir(exist_ok=True)
+            if not os.access(samples, os.W_OK | os.X_OK):
+                raise PermissionError(f"{samples} is not writable by this process")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(samples)
+    except OSError as exc:
+        log.warning("Cannot join the shared folder %s (%s): entries and samples of an earlier start stay, and "
+                    "/metrics may report this process only. Check MODELHOST_STATE_DIR.", directory, exc)
+
+
+def _clear_earlier_start(directory: Path, samples: Path | None) -> None:
+    """Remove what processes of an earlier start left: the start script's list, and their samples."""
+    leftovers = [*directory.glob(f"{_PREFIX}*.json"), directory / RELOAD_FILE, *directory.glob(".tmp-*")]
+    if samples is not None:
+        leftovers += samples.glob("*.db")
+    for path in leftovers:
+        _remove(path)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

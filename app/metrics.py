@@ -1,7 +1,8 @@
 """Prometheus metrics at /metrics: requests, latency, predictions, batching and model status.
 
 mod_wsgi runs several daemon processes; when ``PROMETHEUS_MULTIPROC_DIR`` is set (the start
-script sets it and empties it at every start) each process writes its samples there and
+script sets it and empties it at every start; elsewhere the processes keep their samples in
+``<STATE_DIR>/prometheus``, see app/fleet.py) each process writes its samples there and
 /metrics aggregates them, so a scrape sees the whole server, not one process.
 """
 from __future__ import annotations

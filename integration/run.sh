@@ -48,25 +48,7 @@ trap cleanup EXIT
 docker run --detach --name "$name" --publish "127.0.0.1:$port:8000" "$IMAGE" >/dev/null
 url="http://127.0.0.1:$port"
 echo "integration: container $name at $url; waiting up to ${READY_TIMEOUT}s for /health/ready"
-"$PYTHON" - "$url/health/ready" "$READY_TIMEOUT" "$name" <<'PY' || exit 1
-import subprocess, sys, time, urllib.error, urllib.request
-url, timeout, name = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-deadline, last = time.monotonic() + timeout, "no answer"
-while time.monotonic() < deadline:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            sys.exit(0)
-    except urllib.error.HTTPError as error:
-        last = f"HTTP {error.code}"
-    except OSError as error:
-        last = str(error)
-    running = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", name],
-                             capture_output=True, text=True).stdout.strip()
-    if running != "true":
-        sys.exit(f"integration: the container exited before it became ready ({last})")
-    time.sleep(1)
-sys.exit(f"integration: {url} was not ready within {timeout:.0f}s (last: {last})")
-PY
+"$PYTHON" integration/wait_ready.py "$url/health/ready" "$READY_TIMEOUT" "$name" integration || exit 1
 
 status=0
 BASE_URL=$url MODELHOST_IMAGE=$IMAGE MODELHOST_TRAIN_IMAGE=$IMAGE-train "$PYTHON" -m pytest integration "$@" || status=$?

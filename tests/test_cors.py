@@ -1,7 +1,7 @@
 """CORS for browser front-ends of other origins: which paths, origins, methods and headers, and the config.
 
 The last tests run the start script with a stand-in for mod_wsgi-express: it turns
-MODELHOST_CORS_ORIGINS into the pattern modelhost.conf matches Apache's own error documents
+MODELHOST_CORS_ORIGINS into the pattern shared.conf matches Apache's own error documents
 against, with the same rules as app/config.py.
 """
 from __future__ import annotations
@@ -272,11 +272,11 @@ def run_start_script(script: Path, tmp_path: Path, origins: str | None) -> subpr
 
 
 def apache_pattern(result: subprocess.CompletedProcess) -> re.Pattern[str]:
-    """The start script's pattern, anchored and case-insensitive as modelhost.conf uses it."""
+    """The start script's pattern, anchored and case-insensitive as shared.conf uses it."""
     assert result.returncode == 0, result.stderr
     found = re.search(r"^pattern=\[(.*)\]$", result.stdout, re.MULTILINE)
     assert found, result.stdout
-    conf = (ROOT / "docker" / "apache" / "modelhost.conf").read_text()
+    conf = (ROOT / "docker" / "apache" / "shared.conf").read_text()
     assert "m#^(?:${MODELHOST_CORS_ORIGIN_PATTERN})$#i" in conf
     return re.compile(f"^(?:{found[1]})$", re.IGNORECASE)
 
