@@ -3,6 +3,12 @@
 Every API blueprint (``/v1``, ``/v2``) checks :func:`require_token` before its views; the
 repository's write operations also :func:`require_admin`. CORS preflight requests pass
 unchecked: a browser sends them without credentials, and they reach no view.
+
+Behind Apache with LDAP sign-in (docker/apache/ldap.conf), a user Apache signed in takes the
+place of the API token: :func:`signed_in_user` is REMOTE_USER while TRUST_REMOTE_USER is on,
+which the start script turns on with LDAP. REMOTE_USER is Apache's word alone: mod_wsgi sets it
+from the user Apache authenticated, and a request header only ever becomes an ``HTTP_*`` key.
+The admin operations stay token-only.
 """
 from __future__ import annotations
 
@@ -27,17 +33,32 @@ def token_matches(supplied: str, key: str = "API_TOKEN") -> bool:
     return isinstance(token, str) and hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
+def signed_in_user() -> str | None:
+    """The user Apache signed in (REMOTE_USER), when TRUST_REMOTE_USER says Apache checks sign-ins."""
+    if not current_app.config.get("TRUST_REMOTE_USER"):
+        return None
+    return request.environ.get("REMOTE_USER") or None
+
+
+def pages_need_token() -> bool:
+    """Whether the pages ask for the API token to predict: it is configured and Apache signed nobody in."""
+    return current_app.config.get("API_TOKEN") is not None and signed_in_user() is None
+
+
 def is_preflight() -> bool:
     """A CORS preflight: OPTIONS asking whether a cross-origin request may be sent."""
     return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
 def require_token() -> None:
-    """When API_TOKEN is configured, the request needs it (or the ADMIN_TOKEN) as a bearer token."""
+    """When API_TOKEN is configured, the request needs it (or the ADMIN_TOKEN) as a bearer token,
+    or a user Apache signed in (:func:`signed_in_user`)."""
     if current_app.config.get("API_TOKEN") is None or is_preflight():
         return
     supplied = bearer_token()
     if supplied is None:
+        if signed_in_user() is not None:
+            return
         raise Unauthorized("This server requires a token: send 'Authorization: Bearer <token>'.")
     if not (token_matches(supplied) or token_matches(supplied, "ADMIN_TOKEN")):
         raise Unauthorized("The bearer token is not valid; ask the operator for the current token.")

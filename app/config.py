@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "SKOPS_TRUSTED_TYPES": [],
     # Optional bearer token; when set, /v1 endpoints require "Authorization: Bearer <token>".
     "API_TOKEN": None,
+    # Take REMOTE_USER, the user Apache signed in, in place of API_TOKEN. docker/modelhost-start
+    # turns it on with LDAP sign-in (README "LDAP sign-in"); only Apache can set REMOTE_USER.
+    "TRUST_REMOTE_USER": False,
     # Bearer token of the repository's write operations (POST /v1/repository/reload), separate
     # from API_TOKEN and accepted wherever API_TOKEN is; without it those operations answer 403.
     "ADMIN_TOKEN": None,
@@ -69,7 +72,7 @@ DEFAULTS: dict[str, Any] = {
 _INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "LOG_MAX_BYTES", "LOG_BACKUP_COUNT", "CSV_CHUNK_ROWS",
              "BATCH_MAX_ROWS", "CSV_MAX_COLUMNS"}
 #: Keys that are switches: true/false, on/off, yes/no or 1/0.
-_BOOL_KEYS = {"ACCESS_LOG", "BATCHING", "CSV_ESCAPE_FORMULAS"}
+_BOOL_KEYS = {"ACCESS_LOG", "BATCHING", "CSV_ESCAPE_FORMULAS", "TRUST_REMOTE_USER"}
 #: Keys ending in this hold secrets (API_TOKEN, and any later one such as ADMIN_TOKEN).
 SECRET_SUFFIX = "_TOKEN"
 _ENV_PREFIX = "MODELHOST_"

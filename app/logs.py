@@ -24,7 +24,7 @@ from . import requeststate
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 #: Fields the access line carries besides the message, in JSON logs as keys.
-ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "model", "version", "batch_size")
+ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "model", "version", "batch_size", "user")
 #: What could end a text log line or rewrite it on a terminal: C0 and C1 controls, DEL, and the
 #: Unicode line and paragraph separators (some log viewers break lines there too).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -202,8 +202,10 @@ def _log_access(response: Response) -> Response:
         "method": request.method, "path": request.path, "status": response.status_code,
         "duration_ms": round(duration, 2), "model": state.model, "version": state.version,
         "batch_size": state.batch_size,
+        # Whom Apache signed in (LDAP sign-in), whether or not TRUST_REMOTE_USER lets it stand for a token.
+        "user": request.remote_user or None,
     }
-    detail = " ".join(f"{k}={fields[k]}" for k in ("model", "version", "batch_size") if fields[k] is not None)
+    detail = " ".join(f"{k}={fields[k]}" for k in ("model", "version", "batch_size", "user") if fields[k] is not None)
     _access.info("%s %s %s %.1fms%s", request.method, request.path, response.status_code, duration,
                  f" {detail}" if detail else "", extra=fields)
     return response

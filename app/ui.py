@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
 from . import cards, requeststate, scoring
-from .auth import token_matches
+from .auth import pages_need_token, token_matches
 from .csvreading import CsvLimits
 from .errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
 from .inference import get_service
@@ -132,7 +132,7 @@ def _page(entry: ModelVersion, runtime: Runtime, values: dict[str, str] | None =
     return render_template("ui/model.html", entry=entry, runtime=runtime, fields=fields, errors=errors,
                            versions=[model.versions[v] for v in sorted(model.versions, reverse=True)],
                            default_version=model.default_version, meta=entry.metadata,
-                           token_required=bool(current_app.config.get("API_TOKEN")),
+                           token_required=pages_need_token(),
                            max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
                            max_size=_size(current_app.config["MAX_CONTENT_LENGTH"]),
                            output_columns=scoring.output_columns(runtime, runtime.supports_probabilities),
@@ -177,8 +177,8 @@ def _step(feature: dict[str, Any]) -> str:
 
 
 def _token_error() -> str | None:
-    """With API_TOKEN configured, pages predict only for users who type the token in."""
-    if not current_app.config.get("API_TOKEN") or token_matches(request.form.get("token", "")):
+    """With API_TOKEN configured, pages predict only for users who type the token in (or Apache signed in)."""
+    if not pages_need_token() or token_matches(request.form.get("token", "")):
         return None
     return "This server requires an access token to predict. Enter the token the operator gave you."
 

@@ -24,6 +24,10 @@ LOG_FORMAT = "text"
 # Bearer token of the repository's write operations (POST /v1/repository/reload), separate from
 # API_TOKEN; without it they answer 403. MODELHOST_ADMIN_TOKEN is taken as its exact text.
 # ADMIN_TOKEN = "change-me-too"
+# Take REMOTE_USER, the user the Apache in front signed in, in place of API_TOKEN. The container's
+# start script sets it with LDAP sign-in (README "LDAP sign-in"). Turn it on only where the server
+# in front sets REMOTE_USER after checking the user itself, as Apache's mod_authnz_ldap does.
+# TRUST_REMOTE_USER = False
 
 # Origins of browser front-ends that may call the API (/v1, /v2, /health) from another site: scheme,
 # host and port only, no trailing slash; ["*"] allows every origin. Unset: no CORS headers at all.

@@ -32,6 +32,29 @@ def test_access_line_carries_request_fields(client, caplog):
     assert record.duration_ms >= 0
 
 
+def test_the_access_line_names_the_user_apache_signed_in(client, caplog):
+    """REMOTE_USER (LDAP sign-in behind Apache) is the access line's user; without one there is none."""
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        client.get("/v1/models", environ_base={"REMOTE_USER": "alice"})
+        client.get("/v1/models")
+    signed_in, anonymous = [r for r in caplog.records if r.name == "app.access"]
+    assert signed_in.user == "alice" and signed_in.getMessage().endswith(" user=alice")
+    assert anonymous.user is None and "user=" not in anonymous.getMessage()
+
+
+def test_the_user_is_a_key_of_the_json_access_line_and_escaped_in_text(repo, capfd):
+    for log_format in ("json", "text"):
+        app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "LOG_FORMAT": log_format,
+                          "LOG_FLUSH_MS": 0})
+        capfd.readouterr()
+        app.test_client().get("/health/live", environ_base={"REMOTE_USER": "bob\nFORGED"})
+        [line] = [line for line in capfd.readouterr().err.splitlines() if "app.access" in line]
+        if log_format == "json":
+            assert json.loads(line)["user"] == "bob\nFORGED"
+        else:
+            assert " app.access: GET /health/live 200 " in line and line.endswith("ms user=bob\\nFORGED")
+
+
 def test_json_log_file_rotates_and_compresses(repo, tmp_path):
     log_file = tmp_path / "logs" / "modelhost.log"
     log_file.parent.mkdir()

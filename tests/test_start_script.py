@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -172,3 +173,246 @@ def test_a_token_variable_set_but_empty_stops_the_start(script, tmp_path, stand_
                             "the token, or unset it to run without one\n"
     assert not root.exists()
     assert start(script, tmp_path, MODELHOST_SERVER_ROOT=str(root), **stand_in, **{key: "0"}).returncode == 0
+
+
+# --- LDAP sign-in: the settings docker/apache/ldap.conf reads --------------------------------
+
+BIND_PASSWORD = "s3cret-bind-pw"
+LDAP_URL = "ldap://ldap:389/ou=people,dc=example,dc=org?uid"
+GROUP = "cn=modelhost-users,ou=groups,dc=example,dc=org"
+#: The start script's areas, and where Apache's own paths stand (in none).
+AREAS = ("pages", "v1", "v2", "docs", "health", "metrics")
+
+
+@pytest.fixture
+def ldap_stand_in(tmp_path: Path, stand_in: dict[str, str]) -> dict[str, str]:
+    """A stand-in whose apachectl prints its arguments and the LDAP settings it was given."""
+    express = Path(stand_in["MODELHOST_VENV"]) / "bin" / "mod_wsgi-express"
+    express.write_text('#!/usr/bin/env bash\nwhile [ "$1" != --server-root ]; do shift; done\n'
+                       "cat > \"$2/apachectl\" <<'SH'\n"
+                       'echo "apachectl args: $*"\n'
+                       "env | grep -E '^MODELHOST_(LDAP_|TRUST_REMOTE_USER=)' | sort\n"
+                       "SH\n")
+    password = tmp_path / "ldap-password"
+    password.write_text(BIND_PASSWORD + "\n")
+    return {**stand_in, "MODELHOST_SERVER_ROOT": str(tmp_path / "server-root"), "MODELHOST_LDAP_URL": LDAP_URL,
+            "MODELHOST_LDAP_BIND_DN": "cn=modelhost,ou=services,dc=example,dc=org",
+            "MODELHOST_LDAP_BIND_PASSWORD_FILE": str(password), "MODELHOST_LDAP_REQUIRE_GROUP": GROUP}
+
+
+def apache_settings(result: subprocess.CompletedProcess) -> tuple[list[str], dict[str, str]]:
+    """The arguments and MODELHOST_LDAP_* environment the stand-in apachectl was started with."""
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    [args] = [line.removeprefix("apachectl args: ").split() for line in lines if line.startswith("apachectl args: ")]
+    settings = dict(line.split("=", 1) for line in lines if line.startswith("MODELHOST_"))
+    return args, settings
+
+
+def test_ldap_settings_reach_apache_and_the_printout_names_them_without_the_password(script, tmp_path,
+                                                                                      ldap_stand_in):
+    result = start(script, tmp_path, **ldap_stand_in, MODELHOST_API_TOKEN="api-token")
+    args, settings = apache_settings(result)
+    assert {"-DMODELHOST_LDAP", "-DMODELHOST_LDAP_BIND", "-DMODELHOST_LDAP_GROUP"} <= set(args)
+    assert "-DMODELHOST_LDAP_CA" not in args
+    assert settings["MODELHOST_TRUST_REMOTE_USER"] == "on"
+    assert settings["MODELHOST_LDAP_URL"] == LDAP_URL and settings["MODELHOST_LDAP_SECURITY"] == "NONE"
+    assert settings["MODELHOST_LDAP_REQUIRE_GROUP"] == GROUP
+    assert settings["MODELHOST_LDAP_GROUP_ATTRIBUTE"] == "member uniqueMember"
+    assert settings["MODELHOST_LDAP_GROUP_ATTRIBUTE_IS_DN"] == "on"
+    assert (settings["MODELHOST_LDAP_CONNECT_TIMEOUT"], settings["MODELHOST_LDAP_TIMEOUT"]) == ("5", "10")
+    assert settings["MODELHOST_LDAP_REALM"] == "modelhost"
+    assert settings["MODELHOST_LDAP_BIND_PASSWORD_FILE"] == ldap_stand_in["MODELHOST_LDAP_BIND_PASSWORD_FILE"]
+    assert f"LDAP sign-in       {LDAP_URL}, bind as cn=modelhost,ou=services,dc=example,dc=org" in result.stdout
+    assert f"LDAP allows        members of {GROUP}" in result.stdout
+    assert 'LDAP protects      pages, v1, v2, docs (realm "modelhost"); a bearer token instead on /v1 and /v2' \
+        in result.stdout
+    assert "passwords cross the network unencrypted" in result.stdout
+    assert BIND_PASSWORD not in result.stdout + result.stderr
+    assert "MODELHOST_LDAP_BIND_PASSWORD=" not in result.stdout
+
+
+def test_a_relative_password_file_becomes_absolute_and_tls_settings_pass(script, tmp_path, ldap_stand_in):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {**ldap_stand_in, "MODELHOST_LDAP_URL": "ldaps://ldap1.example.org ldap2.example.org:636/dc=example,dc=org",
+           "MODELHOST_LDAP_CA_FILE": str(ca), "MODELHOST_LDAP_GROUP_ATTRIBUTE": "memberUid",
+           "MODELHOST_LDAP_GROUP_ATTRIBUTE_IS_DN": "off", "MODELHOST_LDAP_REALM": "Model server",
+           "MODELHOST_LDAP_CONNECT_TIMEOUT": "2", "MODELHOST_LDAP_TIMEOUT": "30"}
+    args, settings = apache_settings(subprocess.run(
+        ["bash", str(script)], env={**_clean_env(tmp_path), **env}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, check=False))
+    assert "-DMODELHOST_LDAP_CA" in args
+    assert settings["MODELHOST_LDAP_SECURITY"] == "SSL" and settings["MODELHOST_LDAP_CA_FILE"] == str(ca)
+    assert (settings["MODELHOST_LDAP_GROUP_ATTRIBUTE"], settings["MODELHOST_LDAP_GROUP_ATTRIBUTE_IS_DN"]) == \
+        ("memberUid", "off")
+    assert (settings["MODELHOST_LDAP_CONNECT_TIMEOUT"], settings["MODELHOST_LDAP_TIMEOUT"]) == ("2", "30")
+    assert settings["MODELHOST_LDAP_REALM"] == "Model server"
+    relative = {**env, "MODELHOST_LDAP_BIND_PASSWORD_FILE": "ldap-password", "MODELHOST_LDAP_CA_FILE": "",
+                "MODELHOST_LDAP_URL": LDAP_URL, "MODELHOST_LDAP_STARTTLS": "on"}
+    args, settings = apache_settings(subprocess.run(
+        ["bash", str(script)], env={**_clean_env(tmp_path), **relative}, cwd=tmp_path, capture_output=True,
+        text=True, timeout=60, check=False))
+    assert settings["MODELHOST_LDAP_BIND_PASSWORD_FILE"] == str(tmp_path / "ldap-password")
+    assert settings["MODELHOST_LDAP_SECURITY"] == "STARTTLS" and "-DMODELHOST_LDAP_CA" not in args
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("MODELHOST_") and k not in ("PROMETHEUS_MULTIPROC_DIR", "TMPDIR")}
+    return {**clean, "MODELHOST_MODEL_REPOSITORY": str(tmp_path / "no-models"), "MODELHOST_PORT": "18123"}
+
+
+def test_without_ldap_apache_gets_no_define_and_remote_user_is_not_trusted(script, tmp_path, ldap_stand_in):
+    env = {k: v for k, v in ldap_stand_in.items() if not k.startswith("MODELHOST_LDAP_")}
+    result = start(script, tmp_path, **env, MODELHOST_TRUST_REMOTE_USER="on")
+    args, settings = apache_settings(result)
+    assert not [arg for arg in args if arg.startswith("-DMODELHOST_LDAP")]
+    assert settings == {"MODELHOST_TRUST_REMOTE_USER": "off"}
+    assert "LDAP sign-in       off (set MODELHOST_LDAP_URL to turn it on)" in result.stdout
+
+
+def test_the_bind_password_in_the_environment_is_refused_without_showing_it(script, tmp_path, ldap_stand_in):
+    for env in ({**ldap_stand_in, "MODELHOST_LDAP_BIND_PASSWORD": BIND_PASSWORD},
+                {"MODELHOST_LDAP_BIND_PASSWORD": BIND_PASSWORD, **ldap_stand_in, "MODELHOST_LDAP_URL": ""}):
+        result = start(script, tmp_path, **env)
+        assert result.returncode == 2 and result.stdout == ""
+        assert "MODELHOST_LDAP_BIND_PASSWORD_FILE" in result.stderr and BIND_PASSWORD not in result.stderr
+
+
+LDAP_REFUSALS = {
+    "empty URL": ({"MODELHOST_LDAP_URL": ""}, "MODELHOST_LDAP_URL is set but empty"),
+    "http URL": ({"MODELHOST_LDAP_URL": "http://ldap/dc=example,dc=org"}, "is not an LDAP URL with a base DN"),
+    "no base DN": ({"MODELHOST_LDAP_URL": "ldap://ldap:389"}, "is not an LDAP URL with a base DN"),
+    "bad scope": ({"MODELHOST_LDAP_URL": "ldap://ldap/dc=example?uid?deep"}, "the scope must be base, one or sub"),
+    "quote": ({"MODELHOST_LDAP_URL": 'ldap://ldap/dc=example" NONE'}, "must not contain double quotes"),
+    "user in URL": ({"MODELHOST_LDAP_URL": f"ldap://admin:{BIND_PASSWORD}@ldap/dc=example"},
+                    "must not carry a user name or password"),
+    "STARTTLS on ldaps": ({"MODELHOST_LDAP_URL": "ldaps://ldap/dc=example", "MODELHOST_LDAP_STARTTLS": "on"},
+                          "MODELHOST_LDAP_STARTTLS is for ldap:// URLs"),
+    "CA without TLS": ({"MODELHOST_LDAP_CA_FILE": "/etc/hostname"}, "MODELHOST_LDAP_CA_FILE is for TLS"),
+    "missing CA": ({"MODELHOST_LDAP_URL": "ldaps://ldap/dc=example", "MODELHOST_LDAP_CA_FILE": "/nonexistent/ca.pem"},
+                   "MODELHOST_LDAP_CA_FILE: /nonexistent/ca.pem does not exist; mount"),
+    "timeout": ({"MODELHOST_LDAP_TIMEOUT": "soon"}, "MODELHOST_LDAP_TIMEOUT must be a whole number"),
+    "DN without password file": ({"MODELHOST_LDAP_BIND_PASSWORD_FILE": ""},
+                                 "MODELHOST_LDAP_BIND_DN is set but MODELHOST_LDAP_BIND_PASSWORD_FILE is not"),
+    "password file without DN": ({"MODELHOST_LDAP_BIND_DN": ""},
+                                 "MODELHOST_LDAP_BIND_PASSWORD_FILE is set but MODELHOST_LDAP_BIND_DN is not"),
+    "missing password file": ({"MODELHOST_LDAP_BIND_PASSWORD_FILE": "/run/secrets/nothing"},
+                              "/run/secrets/nothing does not exist; mount"),
+    "password file is a folder": ({"MODELHOST_LDAP_BIND_PASSWORD_FILE": "/tmp"}, "/tmp is not a file"),
+    "bind DN": ({"MODELHOST_LDAP_BIND_DN": "modelhost"}, "MODELHOST_LDAP_BIND_DN must be a distinguished name"),
+    "group": ({"MODELHOST_LDAP_REQUIRE_GROUP": "modelhost-users"},
+              "MODELHOST_LDAP_REQUIRE_GROUP must be a distinguished name"),
+    "group attribute": ({"MODELHOST_LDAP_GROUP_ATTRIBUTE": "member;x"}, "'member;x' is not an attribute name"),
+    "is-DN without group": ({"MODELHOST_LDAP_REQUIRE_GROUP": "", "MODELHOST_LDAP_GROUP_ATTRIBUTE_IS_DN": "off"},
+                            "MODELHOST_LDAP_GROUP_ATTRIBUTE_IS_DN is set but MODELHOST_LDAP_REQUIRE_GROUP is not"),
+    "unknown area": ({"MODELHOST_LDAP_PROTECT": "pages,api"}, "MODELHOST_LDAP_PROTECT: 'api' is not an area"),
+    "no area": ({"MODELHOST_LDAP_PROTECT": " , "}, "MODELHOST_LDAP_PROTECT is empty"),
+    "realm": ({"MODELHOST_LDAP_REALM": 'my "realm"'}, "MODELHOST_LDAP_REALM must be"),
+    "setting without URL": ({"MODELHOST_LDAP_URL": None},
+                            "is set but MODELHOST_LDAP_URL is not, so LDAP sign-in is off"),
+}
+
+
+@pytest.mark.parametrize("case", LDAP_REFUSALS)
+def test_a_wrong_ldap_setting_stops_the_start_and_says_how_to_fix_it(script, tmp_path, ldap_stand_in, case):
+    changes, message = LDAP_REFUSALS[case]
+    env = {**ldap_stand_in, **{k: v for k, v in changes.items() if v is not None}}
+    for key in [k for k, v in changes.items() if v is None]:
+        del env[key]
+    result = start(script, tmp_path, **env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("modelhost-start: ") and message in line, line
+    assert result.stdout == "" and not (tmp_path / "server-root").exists(), "stopped before anything was set up"
+    assert BIND_PASSWORD not in line
+
+
+def test_a_password_file_whose_first_line_is_empty_is_refused(script, tmp_path, ldap_stand_in):
+    password = Path(ldap_stand_in["MODELHOST_LDAP_BIND_PASSWORD_FILE"])
+    for text in ("", "\n" + BIND_PASSWORD + "\n", "  \n"):
+        password.write_text(text)
+        result = start(script, tmp_path, **ldap_stand_in)
+        assert result.returncode == 2
+        assert f"the first line of {password} is empty; write the password on it" in result.stderr
+
+
+@pytest.mark.skipif(Path("/etc/ldap/ldap.conf").exists(), reason="this system's LDAP configuration may name a CA")
+def test_tls_without_a_ca_to_verify_the_directory_with_is_refused(script, tmp_path, ldap_stand_in):
+    """As in the image, which has no CA bundle: every sign-in would fail, so the start does."""
+    result = start(script, tmp_path, **{**ldap_stand_in, "MODELHOST_LDAP_URL": "ldaps://ldap/dc=example,dc=org"})
+    assert result.returncode == 2 and "MODELHOST_LDAP_CA_FILE is needed for TLS to the directory" in result.stderr
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root reads every file")
+def test_a_password_file_apache_cannot_read_is_refused(script, tmp_path, ldap_stand_in):
+    Path(ldap_stand_in["MODELHOST_LDAP_BIND_PASSWORD_FILE"]).chmod(0)
+    result = start(script, tmp_path, **ldap_stand_in)
+    assert result.returncode == 2 and "is not readable by" in result.stderr
+
+
+def _area_patterns(script: Path, tmp_path: Path, env: dict[str, str]) -> dict[str, re.Pattern[str]]:
+    """Each area's path pattern as the start script hands it to Apache (one run per area)."""
+    patterns = {}
+    for area in AREAS:
+        shutil.rmtree(tmp_path / "server-root", ignore_errors=True)
+        _, settings = apache_settings(start(script, tmp_path, **env, MODELHOST_LDAP_PROTECT=area))
+        patterns[area] = re.compile(settings["MODELHOST_LDAP_PATHS"])
+    return patterns
+
+
+def _sample_path(rule: str) -> str:
+    values = {"name": "iris", "version": "1", "label": "stable", "kind": "confusion_matrix", "filename": "x.css"}
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda match: values.get(match[1], "x"), rule)
+
+
+def _expected_area(endpoint: str) -> str:
+    if endpoint in ("v2.server_live", "v2.server_ready") or endpoint.startswith("health."):
+        return "health"
+    prefix = endpoint.split(".")[0]
+    return {"api": "v1", "v2": "v2", "metrics": "metrics", "flasgger": "docs"}.get(prefix, "pages")
+
+
+def test_every_route_of_the_application_is_in_exactly_its_own_area(script, tmp_path, ldap_stand_in, app):
+    """pages, v1, v2, docs, health and metrics as README "LDAP sign-in" lists them, for every route."""
+    patterns = _area_patterns(script, tmp_path, ldap_stand_in)
+    for rule in app.url_map.iter_rules():
+        path = _sample_path(rule.rule)
+        matched = [area for area, pattern in patterns.items() if pattern.search(path)]
+        assert matched == [_expected_area(rule.endpoint)], (rule.rule, rule.endpoint, matched)
+    for path, area in [("/nonexistent", "pages"), ("/favicon.ico", "pages"), ("/v2/health", "v2"),
+                       ("/v1", "v1"), ("/v10/models", "pages"), ("/metricsx", "pages"), ("/v2/healthz/x", "v2")]:
+        assert [a for a, p in patterns.items() if p.search(path)] == [area], path
+    # Apache's own: /server-status keeps Require local, and the error documents must stay reachable.
+    for path in ("/server-status", "/server-status/x", "/.modelhost-errors/problem.json"):
+        assert not any(p.search(path) for p in patterns.values()), path
+
+
+def test_a_bearer_token_stands_in_for_the_sign_in_only_where_the_application_checks_it(
+        script, tmp_path, ldap_stand_in, repo):
+    """Apache lets a Bearer header past the sign-in on exactly the paths where the application checks it.
+
+    Checked means a made-up token is a 401 there and the configured one is not: anywhere else a
+    Bearer header past the sign-in would be let through unchecked.
+    """
+    from app import create_app
+
+    for api_token in ("api-token", None):
+        env = {**ldap_stand_in, "MODELHOST_LDAP_PROTECT": ",".join(AREAS)}
+        if api_token:
+            env["MODELHOST_API_TOKEN"] = api_token
+        shutil.rmtree(tmp_path / "server-root", ignore_errors=True)
+        _, settings = apache_settings(start(script, tmp_path, **env))
+        bearer = re.compile(settings["MODELHOST_LDAP_BEARER_PATHS"])
+        app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "API_TOKEN": api_token,
+                          "ADMIN_TOKEN": "admin-token"})
+        client = app.test_client()
+        for rule in app.url_map.iter_rules():
+            path = _sample_path(rule.rule)
+            method = "POST" if "POST" in rule.methods else "GET"
+            made_up = client.open(path, method=method, headers={"Authorization": "Bearer made-up"}).status_code
+            valid = client.open(path, method=method,
+                                headers={"Authorization": f"Bearer {api_token or 'admin-token'}"}).status_code
+            checked = made_up == 401 and valid != 401
+            assert bool(bearer.search(path)) == checked, (api_token, path, made_up, valid)

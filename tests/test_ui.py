@@ -212,6 +212,16 @@ def test_token_protected_server_asks_pages_for_the_token(trained):
     assert upload(client, f"{HEADER}\n5,3,1,0.2\n".encode()).status_code == 401
 
 
+def test_a_user_apache_signed_in_predicts_on_the_pages_without_the_token(trained):
+    """LDAP sign-in (TRUST_REMOTE_USER): the signed-in user is asked for no token, and predicts."""
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(trained), "API_TOKEN": "s3cret",
+                         "TRUST_REMOTE_USER": True}).test_client()
+    signed_in = {"REMOTE_USER": "alice"}
+    assert 'name="token"' not in html(client.get("/ui/models/iris", environ_base=signed_in))
+    assert client.post("/ui/models/iris", data=SETOSA, environ_base=signed_in).status_code == 200
+    assert client.post("/ui/models/iris", data=SETOSA).status_code == 401
+
+
 def test_card_shows_training_facts_metrics_plots_and_features(ui):
     page = html(ui.get("/ui/models/iris/versions/2/card"))
     for text in ("RandomForestClassifier", "150 rows, 5 columns", "120 rows to train on, 30 held out",
