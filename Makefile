@@ -99,6 +99,11 @@ TRAIN_IMAGE ?= $(IMAGE)-train
 docker-build-train: base-image-present ## Build modelhost:latest-train: the server plus the training extras, for flask train in a container
 	$(DOCKER_BUILD) --target train -t $(TRAIN_IMAGE) .
 
+BALANCER_IMAGE ?= modelhost-balancer:latest
+.PHONY: docker-build-balancer
+docker-build-balancer: base-image-present ## Build modelhost-balancer:latest: Apache's mod_proxy_balancer in front of replicas
+	$(DOCKER_BUILD) --target balancer -t $(BALANCER_IMAGE) .
+
 .PHONY: docker-run
 docker-run: ## Run the image in the foreground on http://127.0.0.1:8000 (Ctrl-C stops it)
 	@$(DOCKER) image inspect $(IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build
@@ -116,6 +121,40 @@ docker-logs: ## Follow the logs of the container started by make docker-run
 .PHONY: integration
 integration: venv ## Build the image, run it, and test it over HTTP (or test BASE_URL when set)
 	integration/run.sh
+
+# --- More than one machine (README.md, "More than one machine") --------------------------------
+# Replicas behind the balancer with Compose (docker/compose.yaml): Compose v2 where the docker
+# CLI has it, else v1 (docker-compose, Debian's package).
+COMPOSE ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
+CLUSTER ?= modelhost
+REPLICAS ?= 3
+CLUSTER_PORT ?= 8000
+CLUSTER_MODELS ?= $(abspath $(MODEL_REPOSITORY))
+CLUSTER_COMPOSE = MODELHOST_IMAGE=$(IMAGE) MODELHOST_BALANCER_IMAGE=$(BALANCER_IMAGE) \
+	  MODELHOST_CLUSTER_MODELS=$(CLUSTER_MODELS) MODELHOST_CLUSTER_PORT=$(CLUSTER_PORT) \
+	  $(COMPOSE) -p $(CLUSTER) -f docker/compose.yaml
+
+.PHONY: cluster-up
+cluster-up: ## Start REPLICAS (3) replicas behind the balancer on http://127.0.0.1:8000, sharing the model repository
+	@command -v $(firstword $(COMPOSE)) >/dev/null || { echo "Docker Compose is missing: apt-get install docker-compose (or Docker's compose plugin)"; exit 1; }
+	@$(DOCKER) image inspect $(IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build
+	@$(DOCKER) image inspect $(BALANCER_IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build-balancer
+	docker/cluster.sh models $(CLUSTER_MODELS) $(IMAGE)
+	$(CLUSTER_COMPOSE) up -d --scale modelhost=$(REPLICAS)
+	docker/cluster.sh wait http://127.0.0.1:$(CLUSTER_PORT) $(REPLICAS)
+
+.PHONY: cluster-down
+cluster-down: ## Stop and remove the replicas and the balancer (the model repository stays)
+	$(CLUSTER_COMPOSE) down --remove-orphans
+
+.PHONY: cluster-update
+cluster-update: ## Replace the replicas one at a time with the current IMAGE (after make docker-build): no failed request
+	CLUSTER_COMPOSE="$(CLUSTER_COMPOSE)" docker/cluster.sh update $(CLUSTER) $(IMAGE) http://127.0.0.1:$(CLUSTER_PORT)
+
+.PHONY: cluster-test
+cluster-test: venv ## Test replicas behind the balancer under load: docker stop, rolling update, kill, model rollout
+	$(MAKE) --no-print-directory docker-build docker-build-balancer
+	IMAGE=$(IMAGE) BALANCER_IMAGE=$(BALANCER_IMAGE) $(BIN)/python -m pytest integration/cluster
 
 # --- Into an existing Apache (README.md, "Into an existing Apache") -----------------------------
 # A distribution's Apache with its mod_wsgi: the application in APP_PREFIX, the site

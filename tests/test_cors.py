@@ -244,6 +244,7 @@ def start_script() -> Iterator[Path]:
         app_dir.chmod(0o755)
         (app_dir / "docker").mkdir()
         shutil.copy(ROOT / "docker" / "modelhost-start", app_dir / "docker" / "modelhost-start")
+        shutil.copy(ROOT / "docker" / "cors-origins.sh", app_dir / "docker" / "cors-origins.sh")
         (app_dir / "app").mkdir()
         (app_dir / "flask.wsgi").write_text("")
         yield app_dir / "docker" / "modelhost-start"

@@ -37,6 +37,7 @@ def script() -> Iterator[Path]:
         app_dir.chmod(0o755)
         (app_dir / "docker").mkdir()
         shutil.copy(SCRIPT, app_dir / "docker" / "modelhost-start")
+        shutil.copy(SCRIPT.parent / "cors-origins.sh", app_dir / "docker" / "cors-origins.sh")
         (app_dir / "app").mkdir()
         (app_dir / "flask.wsgi").write_text("")
         yield app_dir / "docker" / "modelhost-start"

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The steps of make cluster-up and make cluster-update (docker/compose.yaml; README "More than
+# one machine"):
+#
+#   docker/cluster.sh models DIR IMAGE          fill an empty model repository DIR with IMAGE's demo models
+#   docker/cluster.sh wait URL N                wait until the balancer at URL has N replicas in rotation
+#   docker/cluster.sh members PROJECT           print the balancer's members and their state
+#   docker/cluster.sh update PROJECT IMAGE URL  replace every replica not running IMAGE, one at a time
+#
+# update starts a replica of the new image first, waits until the balancer sends it requests,
+# then stops one old replica (docker stop: Apache's graceful stop, so its running requests
+# finish and the balancer's new ones go elsewhere), so the cluster never has fewer replicas
+# than before and no request fails. CLUSTER_COMPOSE is the compose command with its -p and -f.
+set -euo pipefail
+
+DOCKER=${DOCKER:-docker}
+WAIT_SECONDS=${WAIT_SECONDS:-180}
+
+die() { echo "cluster: $*" >&2; exit 1; }
+say() { echo "cluster: $*" >&2; }
+
+# containers PROJECT SERVICE: the ids of the service's running containers, oldest first.
+containers() {
+    "$DOCKER" ps --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" \
+        --format '{{.CreatedAt}}\t{{.ID}}' | sort | cut -f2
+}
+
+# members PROJECT: "member state" lines from the balancer's own manager page (its XML form),
+# read inside the balancer container, where the page is served (Require local).
+members() {
+    local balancer
+    balancer=$(containers "$1" balancer | head -n 1)
+    [ -n "$balancer" ] || die "no balancer container of project $1 is running; make cluster-up starts one"
+    "$DOCKER" exec "$balancer" bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/${MODELHOST_PORT:-8000}"
+        # The page takes parameters only from a request that names it as its Referer.
+        printf "GET /balancer-manager?b=modelhost&xml=1 HTTP/1.0\r\nHost: modelhost-balancer\r\nReferer: http://modelhost-balancer/balancer-manager\r\n\r\n" >&3
+        cat <&3' | tr -d '\n' | grep -o '<httpd:worker>.*</httpd:worker>' | sed 's#</httpd:worker>#&\n#g' |
+        sed -n 's#.*<httpd:name>\([^<]*\)</httpd:name>.*<httpd:status>\([^<]*\)</httpd:status>.*#\1 \2#p'
+}
+
+# in_rotation PROJECT: how many members the balancer sends requests to now: state Ok, and none
+# of in error (Err), health check failed (HcFl), disabled, stopped, draining or standby.
+in_rotation() {
+    members "$1" | awk '/ Ok/ && !/Err|HcFl|Dis|Stop|Drn|Stby/ { n++ } END { print n + 0 }'
+}
+
+case ${1:-} in
+    models)
+        dir=${2:?usage: cluster.sh models DIR IMAGE} image=${3:?usage: cluster.sh models DIR IMAGE}
+        if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
+            say "model repository $dir (mounted read-only by every replica)"
+            exit 0
+        fi
+        say "model repository $dir is empty: copying the demo models of $image into it"
+        mkdir -p "$dir"
+        created=$("$DOCKER" create "$image")
+        trap '"$DOCKER" rm "$created" >/dev/null' EXIT
+        "$DOCKER" cp "$created:/models/." "$dir"
+        # The replicas run as uid 10001: every folder and file must be readable by it.
+        chmod -R a+rX "$dir"
+        ;;
+    wait)
+        url=${2:?usage: cluster.sh wait URL N} want=${3:?usage: cluster.sh wait URL N}
+        project=${CLUSTER:-modelhost}
+        say "waiting up to ${WAIT_SECONDS}s for $want replicas in rotation behind $url"
+        deadline=$((SECONDS + WAIT_SECONDS))
+        while :; do
+            have=$(in_rotation "$project" 2>/dev/null) || have=0
+            if ((have >= want)) && curl -fsS -o /dev/null "$url/health/ready" 2>/dev/null; then
+                say "$have replicas in rotation; the cluster answers at $url"
+                exit 0
+            fi
+            ((SECONDS < deadline)) || { members "$project" >&2 || true; die "only $have of $want replicas in rotation after ${WAIT_SECONDS}s; see docker logs of the replicas"; }
+            sleep 1
+        done
+        ;;
+    members)
+        members "${2:?usage: cluster.sh members PROJECT}"
+        ;;
+    update)
+        project=${2:?usage: cluster.sh update PROJECT IMAGE URL} image=${3:?usage: cluster.sh update PROJECT IMAGE URL}
+        [ -n "${CLUSTER_COMPOSE:-}" ] || die "CLUSTER_COMPOSE is not set; run make cluster-update"
+        new_id=$("$DOCKER" image inspect -f '{{.Id}}' "$image") || die "image $image is not here; make docker-build first"
+        mapfile -t running < <(containers "$project" modelhost)
+        ((${#running[@]})) || die "no replica of project $project is running; make cluster-up first"
+        old=()
+        for id in "${running[@]}"; do
+            [ "$("$DOCKER" inspect -f '{{.Image}}' "$id")" = "$new_id" ] || old+=("$id")
+        done
+        total=${#running[@]}
+        say "$total replicas, ${#old[@]} to replace with $image"
+        for id in "${old[@]}"; do
+            name=$("$DOCKER" inspect -f '{{.Name}}' "$id")
+            say "starting a replica of $image beside ${name#/}"
+            # One more replica, of the current image; --no-recreate leaves the others as they are.
+            $CLUSTER_COMPOSE up -d --no-deps --no-recreate --scale modelhost=$((total + 1)) modelhost
+            deadline=$((SECONDS + WAIT_SECONDS))
+            until (($(in_rotation "$project") >= total + 1)); do
+                ((SECONDS < deadline)) || die "the new replica is not in rotation after ${WAIT_SECONDS}s; ${name#/} still serves (see docker logs)"
+                sleep 1
+            done
+            say "stopping ${name#/} (graceful: its running requests finish)"
+            "$DOCKER" stop "$id" >/dev/null
+            "$DOCKER" rm "$id" >/dev/null
+        done
+        say "every replica runs $image"
+        ;;
+    *)
+        sed -n '2,14p' "$0" >&2
+        exit 2
+        ;;
+esac
