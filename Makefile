@@ -130,9 +130,9 @@ CLUSTER ?= modelhost
 REPLICAS ?= 3
 CLUSTER_PORT ?= 8000
 CLUSTER_MODELS ?= $(abspath $(MODEL_REPOSITORY))
-CLUSTER_COMPOSE = MODELHOST_IMAGE=$(IMAGE) MODELHOST_BALANCER_IMAGE=$(BALANCER_IMAGE) \
-	  MODELHOST_CLUSTER_MODELS=$(CLUSTER_MODELS) MODELHOST_CLUSTER_PORT=$(CLUSTER_PORT) \
-	  $(COMPOSE) -p $(CLUSTER) -f docker/compose.yaml
+CLUSTER_ENV = MODELHOST_IMAGE=$(IMAGE) MODELHOST_BALANCER_IMAGE=$(BALANCER_IMAGE) \
+	  MODELHOST_CLUSTER_MODELS=$(CLUSTER_MODELS) MODELHOST_CLUSTER_PORT=$(CLUSTER_PORT) CLUSTER=$(CLUSTER)
+CLUSTER_COMPOSE = $(COMPOSE) -p $(CLUSTER) -f docker/compose.yaml
 
 .PHONY: cluster-up
 cluster-up: ## Start REPLICAS (3) replicas behind the balancer on http://127.0.0.1:8000, sharing the model repository
@@ -140,16 +140,16 @@ cluster-up: ## Start REPLICAS (3) replicas behind the balancer on http://127.0.0
 	@$(DOCKER) image inspect $(IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build
 	@$(DOCKER) image inspect $(BALANCER_IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build-balancer
 	docker/cluster.sh models $(CLUSTER_MODELS) $(IMAGE)
-	$(CLUSTER_COMPOSE) up -d --scale modelhost=$(REPLICAS)
-	docker/cluster.sh wait http://127.0.0.1:$(CLUSTER_PORT) $(REPLICAS)
+	$(CLUSTER_ENV) $(CLUSTER_COMPOSE) up -d --scale modelhost=$(REPLICAS)
+	$(CLUSTER_ENV) docker/cluster.sh wait http://127.0.0.1:$(CLUSTER_PORT) $(REPLICAS)
 
 .PHONY: cluster-down
 cluster-down: ## Stop and remove the replicas and the balancer (the model repository stays)
-	$(CLUSTER_COMPOSE) down --remove-orphans
+	$(CLUSTER_ENV) $(CLUSTER_COMPOSE) down --remove-orphans
 
 .PHONY: cluster-update
 cluster-update: ## Replace the replicas one at a time with the current IMAGE (after make docker-build): no failed request
-	CLUSTER_COMPOSE="$(CLUSTER_COMPOSE)" docker/cluster.sh update $(CLUSTER) $(IMAGE) http://127.0.0.1:$(CLUSTER_PORT)
+	$(CLUSTER_ENV) CLUSTER_COMPOSE="$(CLUSTER_COMPOSE)" docker/cluster.sh update $(CLUSTER) $(IMAGE) http://127.0.0.1:$(CLUSTER_PORT)
 
 .PHONY: cluster-test
 cluster-test: venv ## Test replicas behind the balancer under load: docker stop, rolling update, kill, model rollout

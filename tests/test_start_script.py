@@ -163,6 +163,68 @@ def test_a_server_root_someone_else_controls_is_refused_before_anything_is_writt
         assert sorted(os.listdir(path)) == before, "nothing was written into it"
 
 
+#: The uid the script runs as in a volume of its own: an ordinary account that has a name here (the
+#: script asks for it), the tester's own when not root.
+UNPRIVILEGED = pwd.getpwnam("www-data").pw_uid if IS_ROOT else os.geteuid()
+# Run inside a new user and mount namespace: mount a tmpfs of mode 0777 (no sticky bit: what a
+# Kubernetes emptyDir is) at $1, run the rest of the command, then report what the volume holds.
+IN_VOLUME = ('mount -t tmpfs -o mode=0777 modelhost-test "$1" || exit 97\n'
+             'volume=$1; shift; "$@"; status=$?\n'
+             'echo "volume holds: $(ls -A "$volume")"\n'
+             '[ ! -d "$MODELHOST_SERVER_ROOT" ] || echo "server root: $(stat -c "%a %u" "$MODELHOST_SERVER_ROOT")"\n'
+             'exit $status\n')
+
+
+def start_in_volume(script: Path, tmp_path: Path, stand_in: dict[str, str], *, uid: int = UNPRIVILEGED,
+                    no_new_privs: bool = True, folder: str = "") -> tuple[subprocess.CompletedProcess, Path]:
+    """Run the start script as ``uid``, without capabilities, with its server root in a volume
+    mounted for it alone (``folder`` puts the server root one folder deeper); the volume's path."""
+    if shutil.which("unshare") is None or shutil.which("setpriv") is None:
+        pytest.skip("needs unshare and setpriv (util-linux)")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    root = volume / folder / "server-root" if folder else volume / "server-root"
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("MODELHOST_") and k not in ("PROMETHEUS_MULTIPROC_DIR", "TMPDIR")}
+    clean.update({"MODELHOST_MODEL_REPOSITORY": str(tmp_path / "no-models"), "MODELHOST_PORT": "18123",
+                  "MODELHOST_SERVER_ROOT": str(root), **stand_in})
+    drop = ["setpriv", *(["--no-new-privs"] if no_new_privs else []),
+            "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all"]
+    if folder:  # made by the tester, writable by all, inside the volume
+        drop = ["bash", "-c", f'mkdir -m 0777 "$1/{folder}" && shift && exec "$@"', "_", str(volume), *drop]
+    command = ["unshare", "--user", f"--map-user={uid}", f"--map-group={uid}", "--mount", "--keep-caps", "--",
+               "bash", "-c", IN_VOLUME, "_", str(volume), *drop, "bash", str(script)]
+    result = subprocess.run(command, env=clean, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode == 97 or result.stderr.startswith("unshare:"):
+        pytest.skip(f"cannot mount a volume in a user namespace here: {result.stderr.strip()}")
+    return result, root
+
+
+def test_a_server_root_in_a_volume_of_its_own_is_used_when_no_other_user_can_exist(script, tmp_path, stand_in):
+    """A Kubernetes emptyDir (root-owned, mode 0777, no sticky bit) in a pod that runs as one user
+    without privileges: the script makes its private server root in it and starts Apache from it."""
+    result, root = start_in_volume(script, tmp_path, stand_in)
+    assert result.returncode == 0, result.stderr
+    assert f"apachectl ran from {root}" in result.stdout
+    assert f"server root: 700 {UNPRIVILEGED}" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["privilege escalation allowed", "root", "not the mount point"])
+def test_a_server_root_in_a_volume_everybody_can_write_to_is_refused_otherwise(script, tmp_path, stand_in, case):
+    """Without no_new_privs, as root (whose Apache children run as another user), or in a folder of
+    the volume instead of the volume itself, another user could replace the server root."""
+    options = {"privilege escalation allowed": {"no_new_privs": False}, "root": {"uid": 0},
+               "not the mount point": {"folder": "open"}}[case]
+    result, root = start_in_volume(script, tmp_path, stand_in, **options)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [message] = result.stderr.splitlines()
+    assert message.startswith(f"modelhost-start: the server root {root} ")
+    assert "where other users can replace it" in message and "MODELHOST_SERVER_ROOT" in message
+    holds = "open" if case == "not the mount point" else ""
+    assert f"volume holds: {holds}\n" in result.stdout, "nothing was written into the volume"
+    assert "server root:" not in result.stdout
+
+
 @pytest.mark.parametrize("key", ["MODELHOST_API_TOKEN", "MODELHOST_ADMIN_TOKEN"])
 @pytest.mark.parametrize("value", ["", " \t"])
 def test_a_token_variable_set_but_empty_stops_the_start(script, tmp_path, stand_in, key, value):

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import requests
-from conftest import POLL_SECONDS, Cluster
+from conftest import BALANCER_IMAGE, IMAGE, POLL_SECONDS, ROOT, Cluster, free_port
 from containers import IRIS, Load, docker, make_readable
 
 CLIENTS = 8
@@ -60,42 +60,48 @@ def test_request_id_is_the_same_at_the_client_the_balancer_and_the_replica(clust
 def test_docker_stop_of_a_replica_fails_no_request(cluster: Cluster, record: list[str]) -> None:
     replicas = cluster.replicas()
     stopped = replicas[0]
-    with Load(cluster.url, CLIENTS) as load:
-        load.wait_for_successes(100)
-        steady(load)
-        started = time.monotonic()
-        docker("stop", stopped, timeout=60)
-        stop_seconds = time.monotonic() - started
-        assert stopped not in cluster.in_rotation()
-        steady(load)
+    try:
+        with Load(cluster.url, CLIENTS) as load:
+            load.wait_for_successes(100)
+            steady(load)
+            started = time.monotonic()
+            docker("stop", stopped, timeout=60)
+            stop_seconds = time.monotonic() - started
+            # Out by its failing health check, or dropped once its name is gone from the DNS.
+            out_seconds = cluster.wait_for_rotation(set(replicas) - {stopped}, timeout=10)
+            steady(load)
+    finally:
+        docker("start", stopped)
     assert load.failures == [], f"{len(load.failures)} of {load.sent} requests failed: {load.failures[:5]}"
     record.append(f"docker stop of 1 of 3 replicas: {load.sent} requests by {CLIENTS} clients, 0 failed; "
-                  f"docker stop took {stop_seconds:.1f} s")
-    docker("start", stopped)
+                  f"docker stop took {stop_seconds:.1f} s, out of rotation {out_seconds:.1f} s after it returned")
     cluster.wait_for_rotation(set(replicas))
 
 
 def test_killed_replica_fails_only_its_requests_in_flight_and_comes_back(cluster: Cluster, record: list[str]) -> None:
     replicas = cluster.replicas()
     killed = replicas[1]
-    with Load(cluster.url, CLIENTS) as load:
-        load.wait_for_successes(100)
-        steady(load)
-        failed_before = len(load.failures)
-        assert failed_before == 0, load.failures[:5]
-        killed_at = time.monotonic()
-        docker("kill", killed)
-        while killed in cluster.in_rotation():
-            assert time.monotonic() - killed_at < 10, f"{killed} still in rotation 10 s after docker kill"
-            time.sleep(0.05)
-        out_seconds = time.monotonic() - killed_at
-        steady(load)
-        failed_after_kill = len(load.failures)
-        # Back: restarted (as a restart policy or an orchestrator would), it rejoins once ready.
-        restarted_at = time.monotonic()
+    try:
+        with Load(cluster.url, CLIENTS) as load:
+            load.wait_for_successes(100)
+            steady(load)
+            failed_before = len(load.failures)
+            assert failed_before == 0, load.failures[:5]
+            killed_at = time.monotonic()
+            docker("kill", killed)
+            while killed in cluster.in_rotation():
+                assert time.monotonic() - killed_at < 10, f"{killed} still in rotation 10 s after docker kill"
+                time.sleep(0.05)
+            out_seconds = time.monotonic() - killed_at
+            steady(load)
+            failed_after_kill = len(load.failures)
+            # Back: restarted (as a restart policy or an orchestrator would), it rejoins once ready.
+            restarted_at = time.monotonic()
+            docker("start", killed)
+            back_seconds = cluster.wait_for_rotation(set(replicas))
+            steady(load)
+    finally:
         docker("start", killed)
-        back_seconds = cluster.wait_for_rotation(set(replicas))
-        steady(load)
     failures = load.failures
     # Each client has one request in flight at a time, so at most CLIENTS can have been on the
     # killed replica; none may fail after it was taken out of rotation, nor while it came back.
@@ -172,7 +178,7 @@ def test_rolling_image_update_fails_no_request(cluster: Cluster, record: list[st
         assert requests.get(cluster.url + "/health/ready", timeout=5).status_code == 200
     finally:
         cluster.env["MODELHOST_IMAGE"] = os.environ.get("IMAGE", "modelhost:latest")
-    record.append(f"rolling image update of 3 replicas (one new replica started, then one old one stopped, "
+    record.append(f"rolling image update of 3 replicas (one new replica started, then one old one drained and stopped, "
                   f"three times): {load.sent} requests in {update_seconds:.0f} s, 0 failed")
 
 
@@ -198,3 +204,32 @@ def test_with_no_replica_ready_the_balancer_answers_a_problem_document(cluster: 
     cluster.wait_for_rotation(set(replicas))
     answer = requests.post(cluster.url + "/v1/models/iris/predict", json={"instances": [IRIS]}, timeout=10)
     assert answer.status_code == 200, answer.text
+
+
+def test_the_readme_steps_go_from_nothing_to_three_replicas(cluster: Cluster, tmp_path) -> None:
+    """make cluster-up / cluster-update / cluster-down as the README gives them, on a project of their own."""
+    models = tmp_path / "models"
+    port = str(free_port())
+    project = f"{cluster.project}-readme"
+    make = ["make", "--no-print-directory", "-C", str(ROOT), f"CLUSTER={project}", f"CLUSTER_PORT={port}",
+            f"CLUSTER_MODELS={models}", f"IMAGE={IMAGE}", f"BALANCER_IMAGE={BALANCER_IMAGE}"]
+    tmp_path.chmod(0o755)
+    try:
+        up = subprocess.run([*make, "cluster-up", "REPLICAS=2"], capture_output=True, text=True, timeout=600)
+        assert up.returncode == 0, up.stdout + up.stderr
+        # The empty repository got the image's demo models; both replicas are in rotation.
+        assert {path.name for path in models.iterdir()} >= {"iris", "breast_cancer", "diabetes"}
+        assert "2 replicas in rotation" in up.stderr
+        url = f"http://127.0.0.1:{port}"
+        answer = requests.post(url + "/v1/models/iris/predict", json={"instances": [IRIS]}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["predictions"] == ["setosa"]
+        scaled = subprocess.run([*make, "cluster-up", "REPLICAS=3"], capture_output=True, text=True, timeout=600)
+        assert scaled.returncode == 0 and "3 replicas in rotation" in scaled.stderr, scaled.stdout + scaled.stderr
+        update = subprocess.run([*make, "cluster-update"], capture_output=True, text=True, timeout=600)
+        assert update.returncode == 0, update.stdout + update.stderr
+        assert "3 replicas, 0 to replace" in update.stderr
+    finally:
+        down = subprocess.run([*make, "cluster-down"], capture_output=True, text=True, timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+    left = docker("ps", "-a", "--filter", f"label=com.docker.compose.project={project}", "-q").stdout.split()
+    assert left == [], f"containers left after make cluster-down: {left}"
