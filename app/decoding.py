@@ -8,6 +8,11 @@ would look at every value. Any other body takes the full validation path.
 Decoded values take several times the memory of their text (an empty object ``{}`` is two bytes
 of JSON and some sixty of Python), so the number of values a body may hold is capped before it
 is decoded: a request for a model can use at most ``max_values`` of them.
+
+Nesting is capped too, before the text is decoded: arrays in arrays a thousand deep would
+otherwise reach code that recurses once per level (the decoder, the schema validator, the
+flattening of a tensor's ``data``), and an Apache request thread has too little stack for that.
+No request any protocol accepts comes near ``MAX_DEPTH``.
 """
 from __future__ import annotations
 
@@ -15,12 +20,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from .errors import InvalidInput, PayloadTooLarge
 
 _KEY = b'"instances"'
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+#: Most levels of arrays and objects a JSON body may nest. The deepest request accepted is an
+#: Open Inference Protocol tensor of many dimensions: body, ``inputs``, tensor, then ``data``
+#: nested once per dimension.
+MAX_DEPTH = 32
+#: Each byte of a JSON text as the change of nesting depth it makes: +1 opens, -1 closes.
+_STEPS = bytes(1 if c in b"[{" else 255 if c in b"]}" else 0 for c in range(256))
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ def decode_json(raw: bytes, max_values: int | None = None) -> Decoded:
     """
     if max_values is not None and len(raw) > max_values:  # each value counted takes a byte of its own
         _check_size(raw, max_values)
+    check_depth(raw)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -48,6 +61,29 @@ def decode_json(raw: bytes, max_values: int | None = None) -> Decoded:
             "(such as 1e400) are not accepted.",
             errors=[{"path": "", "message": f"is not valid JSON: {exc}"}]) from None
     return Decoded(body, numbers_only=isinstance(body, dict) and _numbers_only(raw))
+
+
+def check_depth(raw: bytes) -> None:
+    """InvalidInput (400) when a JSON text nests arrays and objects deeper than MAX_DEPTH."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:  # too few to nest that deep: most bodies
+        return
+    depth = _depth(raw)
+    if depth > MAX_DEPTH and b'"' in raw:
+        # Brackets inside strings are not nesting: measure again without the strings.
+        depth = _depth(_STRING.sub(b'""', raw))
+    if depth > MAX_DEPTH:
+        raise InvalidInput(
+            f"The body nests arrays and objects {depth} levels deep; at most {MAX_DEPTH} are accepted. A request "
+            "needs a few: a list of instances, each a row or an object of features, or a tensor's data nested "
+            "once per dimension of its shape (or flat).",
+            errors=[{"path": "", "message": f"nests {depth} levels deep, more than {MAX_DEPTH}"}])
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest nesting of a JSON text's brackets, counted without decoding it."""
+    steps = np.frombuffer(raw.translate(_STEPS), dtype=np.int8)
+    steps = steps[steps != 0]
+    return int(steps.cumsum(dtype=np.int64).max()) if steps.size else 0
 
 
 def _numbers_only(raw: bytes) -> bool:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import numpy as np
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from .errors import InvalidInput
 
@@ -73,7 +72,11 @@ REQUEST_SCHEMA: dict[str, Any] = {
         }},
     },
 }
-_REQUEST = Draft202012Validator(REQUEST_SCHEMA)
+#: The protocol's whole numbers (sizes, dimensions) are JSON integers written as such: JSON
+#: Schema's "integer" also takes 32.0, which is no size a slice or a shape can use.
+_STRICT_INTEGERS = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, value: type(value) is int)
+_REQUEST = validators.extend(Draft202012Validator, type_checker=_STRICT_INTEGERS)(REQUEST_SCHEMA)
 
 
 @dataclass
@@ -101,7 +104,8 @@ def split_body(raw: bytes, header_length: str | None) -> tuple[bytes, memoryview
     if header_length is None:
         return raw, memoryview(b"")
     text = header_length.strip()
-    if not text.isdigit() or int(text) > len(raw):
+    # Digits 0-9 only: str.isdigit() also takes other scripts' digits and superscripts ("²").
+    if not (text.isascii() and text.isdigit()) or int(text) > len(raw):
         raise InvalidInput(
             f"The Inference-Header-Content-Length header must be the number of bytes of the JSON part of the "
             f"body, from 0 to the body's {len(raw)} bytes, got {header_length!r}.",
@@ -179,6 +183,8 @@ def _message(error: Any) -> str:
         return f"has unknown members {extra} (known: {known})"
     if error.validator == "enum" and error.validator_value is DATATYPES:
         return f"must be one of the datatypes {', '.join(DATATYPES)}, got {error.instance!r}"
+    if error.validator == "type" and error.validator_value == "integer" and type(error.instance) is float:
+        return f"must be a whole number written without a decimal point or exponent, got {error.instance!r}"
     return error.message
 
 
@@ -256,7 +262,7 @@ def _bytes_elements(name: str, where: str, data: memoryview, count: int) -> list
 
 def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], data: list[Any]) -> list[Any]:
     # Nested data is nested throughout (row-major); a mix is found by the element check below.
-    values = list(_flatten(data)) if data and type(data[0]) is list else data
+    values = _flatten(name, where, data, len(shape)) if data and type(data[0]) is list else data
     count = math.prod(shape)
     if len(values) != count:
         raise _error(f"{where}/data", f"Input {name!r} has {len(values)} elements in 'data', but its shape "
@@ -271,19 +277,41 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
             wrong = [i for i, v in enumerate(values) if not info.min <= v <= info.max]
             raise _listed(where, name, wrong, f"is beyond the range of {datatype} ({info.min} to {info.max})",
                           values)
+    if datatype in _NARROW_FLOATS and values:
+        # A JSON number is a double; FP16 and FP32 hold less, and beyond their range a value
+        # becomes infinity, as the same element sent as binary data cannot be.
+        largest = float(np.finfo(FIXED[datatype]).max)
+        with np.errstate(over="ignore"):
+            cast = np.asarray(values, dtype=np.float64).astype(FIXED[datatype])
+        beyond = np.flatnonzero(~np.isfinite(cast))
+        if len(beyond):
+            raise _listed(where, name, beyond, f"is beyond the range of {datatype} (-{largest:g} to {largest:g}); "
+                          "declare the tensor FP64")
     return values
 
 
+_NARROW_FLOATS = frozenset({"FP16", "FP32"})
 _JSON_KINDS: dict[str, tuple[type, ...]] = {"BOOL": (bool,), BYTES: (str,), **{t: (int,) for t in INTEGERS}}
 _JSON_WORDS = {(bool,): "true or false", (str,): "a string", (int,): "a whole number", (int, float): "a number"}
 
 
-def _flatten(data: list[Any]) -> Iterator[Any]:
-    for value in data:
-        if type(value) is list:
-            yield from _flatten(value)
+def _flatten(name: str, where: str, data: list[Any], dimensions: int) -> list[Any]:
+    """The elements of nested ``data``, row-major; InvalidInput when it nests deeper than the shape."""
+    values: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for value in stack[-1]:
+            if type(value) is list:
+                if len(stack) >= dimensions:
+                    raise _error(f"{where}/data", f"Input {name!r}: 'data' nests arrays deeper than the "
+                                 f"{dimensions} dimensions of its shape; nest it once per dimension, or send it flat.",
+                                 f"nests arrays deeper than the {dimensions} dimensions of the shape")
+                stack.append(iter(value))
+                break
+            values.append(value)
         else:
-            yield value
+            stack.pop()
+    return values
 
 
 def _listed(where: str, name: str, positions: Any, message: str, values: list[Any] | None = None) -> InvalidInput:
