@@ -8,7 +8,7 @@ from werkzeug.routing import BaseConverter
 
 from . import requeststate, scoring
 from .auth import require_token
-from .bodies import is_json, raw_body
+from .bodies import decoded_body, decoded_form, decoded_stream, is_json
 from .csvreading import CsvLimits
 from .decoding import Decoded
 from .errors import InvalidInput, NotAcceptable, UnsupportedMediaType
@@ -140,7 +140,8 @@ def predict(name: str, version: str | None = None, label: str | None = None):
     The body holds one instance (features by name, with an optional `id` that is echoed back),
     many instances by name (`{"instances": [{...}, ...]}`, each with its own optional `id`), or
     many instances as rows in the model's feature order (`{"instances": [[...], ...]}`); or a
-    form with one field per feature; or a CSV file. Predictions come back in request order.
+    form with one field per feature; or a CSV file. Predictions come back in request order. Any of
+    them may be compressed (`Content-Encoding: gzip` or `deflate`).
     ---
     # What a request holds depends on the model, so the document has this operation once per
     # model (app/openapi.py), with the request schemas of its features and working examples.
@@ -214,12 +215,12 @@ def wants_probabilities() -> bool:
 
 
 def read_body(entry: ModelVersion) -> Decoded:
-    """Decode a JSON or form-encoded predict body into Python values."""
+    """Decode a JSON or form-encoded predict body (inflated first when compressed) into Python values."""
     mimetype = request.mimetype
     if is_json(mimetype):
-        return get_service().decode(entry, raw_body())
+        return get_service().decode(entry, decoded_body())
     if mimetype == "application/x-www-form-urlencoded":
-        return Decoded(entry.ready_runtime().schema.from_form(request.form.to_dict()))
+        return Decoded(entry.ready_runtime().schema.from_form(decoded_form().to_dict()))
     raise UnsupportedMediaType(
         f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
         "application/json' (or a form with 'application/x-www-form-urlencoded', or a CSV file "
@@ -232,7 +233,7 @@ def predict_csv(entry: ModelVersion, probabilities: bool, escape_formulas: bool)
     if request.accept_mimetypes and request.accept_mimetypes["text/csv"] <= 0:
         raise NotAcceptable("A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
                             "or send the instances as JSON to get JSON back.")
-    scored = get_service().score_csv(entry, request.stream, probabilities, CsvLimits.from_config(current_app.config),
+    scored = get_service().score_csv(entry, decoded_stream(), probabilities, CsvLimits.from_config(current_app.config),
                                      requeststate.current(), escape_formulas=escape_formulas)
     return scoring.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from . import requeststate
-from .bodies import is_json, raw_body
+from .bodies import decoded_body, is_json
 from .errors import InvalidInput, UnsupportedMediaType
 from .inference import get_service
 from .registry import ModelVersion, get_registry
@@ -34,7 +34,7 @@ def predict(name: str, version: str | None = None):
 
     The instances are rows in the model's feature order, or objects with the features by name.
     The default route sends the canary's share of requests to the canary version, as
-    /v1/models/{name}/predict does.
+    /v1/models/{name}/predict does. The body may be compressed (`Content-Encoding: gzip` or `deflate`).
     ---
     # Once per model in the document (app/openapi.py), with the request schema of its features.
     tags: [kserve-v1]
@@ -77,7 +77,7 @@ def respond(entry: ModelVersion):
         raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'} is not accepted here. Send "
                                    "'Content-Type: application/json' with {\"instances\": [...]}.")
     service = get_service()
-    decoded = service.decode(entry, raw_body())
+    decoded = service.decode(entry, decoded_body())
     check_envelope(decoded.body)
     result = service.predict(entry, decoded.body, False, state, numbers_only=decoded.numbers_only)
     return jsonify({"predictions": result.predictions})
