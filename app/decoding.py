@@ -31,7 +31,8 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 #: Open Inference Protocol tensor of many dimensions: body, ``inputs``, tensor, then ``data``
 #: nested once per dimension.
 MAX_DEPTH = 32
-#: Each byte of a JSON text as the change of nesting depth it makes: +1 opens, -1 closes.
+#: The bytes that are not brackets, and each bracket as the change of depth it makes (+1, -1).
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 _STEPS = bytes(1 if c in b"[{" else 255 if c in b"]}" else 0 for c in range(256))
 
 
@@ -65,8 +66,6 @@ def decode_json(raw: bytes, max_values: int | None = None) -> Decoded:
 
 def check_depth(raw: bytes) -> None:
     """InvalidInput (400) when a JSON text nests arrays and objects deeper than MAX_DEPTH."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:  # too few to nest that deep: most bodies
-        return
     depth = _depth(raw)
     if depth > MAX_DEPTH and b'"' in raw:
         # Brackets inside strings are not nesting: measure again without the strings.
@@ -80,10 +79,11 @@ def check_depth(raw: bytes) -> None:
 
 
 def _depth(raw: bytes) -> int:
-    """The deepest nesting of a JSON text's brackets, counted without decoding it."""
-    steps = np.frombuffer(raw.translate(_STEPS), dtype=np.int8)
-    steps = steps[steps != 0]
-    return int(steps.cumsum(dtype=np.int64).max()) if steps.size else 0
+    """The deepest nesting of a JSON text's brackets (an upper bound for a text that is no JSON)."""
+    brackets = raw.translate(None, _NOT_BRACKETS)  # a few microseconds even for 100 rows
+    if len(brackets) <= MAX_DEPTH:  # too few to nest deeper: most bodies stop here
+        return 0
+    return int(np.frombuffer(brackets.translate(_STEPS), dtype=np.int8).cumsum(dtype=np.int64).max())
 
 
 def _numbers_only(raw: bytes) -> bool:
