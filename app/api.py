@@ -239,10 +239,18 @@ def predict_csv(entry: ModelVersion, probabilities: bool, escape_formulas: bool)
 
 
 def query_switch(name: str, default: bool) -> bool:
-    """A true/false query parameter (``default`` when absent), read strictly so a typo is not ignored."""
+    """A true/false query parameter (``default`` when absent), read strictly so a typo is not ignored.
+
+    Given more than once it is refused: which of the values was meant is the client's to say.
+    """
     if not request.query_string:  # the common case: no parameters to parse
         return default
-    value = request.args.get(name, "").strip().lower()
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise InvalidInput(f"Query parameter '{name}' is given more than once ({len(values)} times); give it once, "
+                           "as true or false.",
+                           errors=[{"path": f"?{name}", "message": "is given more than once: give it once"}])
+    value = values[0].strip().lower() if values else ""
     if not value:
         return default
     if value in TRUE_WORDS or value in FALSE_WORDS:

@@ -22,6 +22,8 @@ from .runtime import Runtime
 from .schema import InputSchema, example_value
 
 bp = Blueprint("ui", __name__, url_prefix="/ui")
+#: The upload form's checkboxes: each is sent once ("on") when ticked, or not at all.
+_SWITCHES = ("probabilities", "escape_formulas")
 
 
 @bp.before_request
@@ -81,6 +83,11 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
     denied = _token_error()
     if denied:
         return _page(entry, runtime, upload_error=denied, status=401)
+    repeated = [n for n in _SWITCHES if len(request.form.getlist(n)) > 1]
+    if repeated:
+        return _page(entry, runtime, status=400, upload_error=(
+            f"The field '{repeated[0]}' was sent more than once. Send it once: reload this page and submit the "
+            "form again."))
     if upload is None or not upload.filename:
         return _page(entry, runtime, status=400, upload_error="Choose a CSV file to score, then press Score file.")
     if upload.filename.lower().endswith((".xlsx", ".xls", ".ods")):
