@@ -48,7 +48,7 @@ def raw_body() -> bytes:
 
 def content_coding() -> str | None:
     """The body's Content-Encoding when it is gzip or deflate, None when there is none; 415 for any other."""
-    coding = request.headers.get("Content-Encoding")
+    coding = request.environ.get("HTTP_CONTENT_ENCODING")  # the header, without EnvironHeaders' key folding
     if not coding:
         return None
     coding = coding.strip().lower()
