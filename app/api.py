@@ -220,7 +220,15 @@ def read_body(entry: ModelVersion) -> Decoded:
     if is_json(mimetype):
         return get_service().decode(entry, decoded_body())
     if mimetype == "application/x-www-form-urlencoded":
-        return Decoded(entry.ready_runtime().schema.from_form(decoded_form().to_dict()))
+        form = decoded_form()
+        repeated = [key for key, values in form.lists() if len(values) > 1]
+        if repeated:
+            # One instance has one value per feature: which of two would be the one is a guess.
+            raise InvalidInput(
+                "Form fields given more than once: " + ", ".join(map(repr, repeated)) + "; a form body is one "
+                "instance, so give each feature once (send several instances as JSON or CSV).",
+                errors=[{"path": key, "message": "is given more than once"} for key in repeated])
+        return Decoded(entry.ready_runtime().schema.from_form(form.to_dict()))
     raise UnsupportedMediaType(
         f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
         "application/json' (or a form with 'application/x-www-form-urlencoded', or a CSV file "

@@ -52,6 +52,10 @@ def predict_form(name: str, version: str | None = None) -> tuple[str, int]:
     if denied:
         return _page(entry, runtime, values=values, form_error=denied, status=401)
     service, state = get_service(), requeststate.current()
+    repeated = {n: "was sent more than once: reload this page and submit the form again"
+                for n in runtime.schema.names if len(request.form.getlist(n)) > 1}
+    if repeated:
+        return _page(entry, runtime, values=values, errors=repeated, status=400)
     try:
         batch = service.validate(entry, runtime.schema.from_form(values), max_batch=1)
     except InvalidInput as exc:

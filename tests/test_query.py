@@ -65,3 +65,25 @@ def test_an_upload_form_field_sent_more_than_once_is_a_page_saying_to_send_it_on
         assert f"The field &#39;{name}&#39; was sent more than once. Send it once" in response.get_data(as_text=True)
     ticked = upload(client, **{name: "on"})
     assert ticked.status_code == 200 and ticked.mimetype == "text/csv"
+
+
+@pytest.mark.parametrize("body", ["sepal_length=5.0&sepal_length=abc", "sepal_length=5.0&sepal_length=5.0"])
+def test_a_form_field_given_twice_is_a_400(client, body):
+    rest = "&sepal_width=3.4&petal_length=1.5&petal_width=0.2"
+    response = client.post("/v1/models/iris/predict", data=body + rest,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert "'sepal_length'" in answer["detail"] and "more than once" in answer["detail"]
+    assert answer["errors"] == [{"path": "sepal_length", "message": "is given more than once"}]
+
+
+def test_a_field_of_the_prediction_page_sent_twice_is_a_400_beside_the_field(client):
+    form = [("sepal_length", "5.0"), ("sepal_length", "6.6"), ("sepal_width", "3.4"), ("petal_length", "1.5"),
+            ("petal_width", "0.2")]
+    body = "&".join(f"{k}={v}" for k, v in form)
+    response = client.post("/ui/models/iris", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'id="f-sepal_length-msg">' in page and "was sent more than once" in page
+    assert 'id="result"' not in page
