@@ -2,20 +2,23 @@
 
 Layout: ``<root>/<name>/<version>/model.{joblib,pkl,skops}`` plus an optional ``model.json``,
 and an optional ``<root>/<name>/serving.json`` (``app.serving``).
-Every file is read only when it resolves inside the repository (a link out of it is refused),
+Every file is read only when it resolves inside the repository (a link out of it is refused);
+the artifact through one open checked on its descriptor (a regular file, not itself a link).
 ``model.json`` is checked against a JSON Schema before anything uses it, and every message names
 paths relative to the repository root, so answers never show where the server keeps its files.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from jsonschema import Draft202012Validator
 
@@ -30,6 +33,10 @@ ARTIFACTS = ("model.joblib", "model.pkl", "model.skops")
 METADATA_FILE = "model.json"
 #: Largest model.json read; the ones training writes are a few kilobytes.
 MAX_METADATA_BYTES = 4 * 1024 * 1024
+#: How every repository file is opened: read-only, never through a link as its last step, without
+#: waiting on a FIFO put where a file should be, and not inherited by processes the server starts.
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _STRING_OR_NULL = {"type": ["string", "null"]}
@@ -81,6 +88,18 @@ _METADATA_VALIDATOR = Draft202012Validator(METADATA_SCHEMA)
 
 class LoadError(Exception):
     """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
+
+
+def _read_at_most(fh: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes: one allocation and usually one system call for a file of that size."""
+    chunks = []
+    while limit > 0:
+        chunk = fh.read(limit)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        limit -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 #: What a directory's files look like to a poll: (name, size, modification time) of each.
@@ -219,6 +238,58 @@ class Repository:
             return None  # an empty directory, e.g. a version being copied in
         stats.sort()
         return VersionFiles(directory, tuple(stats), max(mtime for _, _, mtime in stats) / 1e9)
+
+    def open_file(self, path: Path, follow_link: bool = True) -> BinaryIO:
+        """``path`` opened once for reading, checked on the opened descriptor: a regular file inside the repository.
+
+        A link out of the repository is refused (``inside``). The folders of the resolved path are
+        then opened one at a time from the root and the file last, none of them through a link, so
+        the file read is the one checked even when files are swapped meanwhile. With
+        ``follow_link`` False the file itself may not be a link, even to a file inside the repository.
+        """
+        where = self.relative(path)
+        resolved = self.inside(path)
+        if not follow_link:
+            resolved = self.inside(Path(path).parent) / Path(path).name
+        folders = resolved.parent.relative_to(self._resolved).parts
+        folder = -1
+        try:
+            folder = os.open(self._resolved, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            for name in folders:
+                parent, folder = folder, -1
+                try:
+                    folder = os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            descriptor = os.open(resolved.name, _FILE_FLAGS, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK) and not follow_link and os.path.islink(path):
+                raise LoadError(f"{where} is a symbolic link; copy the file itself into the version "
+                                "directory instead of linking it") from None
+            raise LoadError(f"{where} cannot be opened ({exc.strerror or type(exc).__name__}); check that it "
+                            "is a file the server's user may read, and not a link") from None
+        finally:
+            if folder >= 0:
+                os.close(folder)
+        opened = os.fdopen(descriptor, "rb", buffering=0)
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            opened.close()
+            raise LoadError(f"{where} is not a regular file; put the file itself there")
+        return opened
+
+    def read_artifact(self, path: Path) -> bytes:
+        """An artifact's bytes from one open, the file not a link: what is hashed is what is loaded."""
+        where = self.relative(path)
+        with self.open_file(path, follow_link=False) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                data = _read_at_most(fh, size + 1)
+            except OSError as exc:
+                raise LoadError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})") from None
+        if len(data) != size:
+            raise LoadError(f"{where} changed while it was read (it was still being written); "
+                            "it is loaded again at the next scan of the repository")
+        return data
 
     def read_serving(self, name: str) -> bytes | None:
         """The raw serving file of a model, or None when it has none; it must resolve inside the repository."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import logging
 import pickle
 from pathlib import Path
@@ -34,33 +35,36 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_estimator(path: Path, trusted_types: list[str]) -> Any:
-    """Deserialize an artifact; skops files only with types skops trusts or the operator allowed."""
+def load_estimator(data: bytes, where: str, trusted_types: list[str]) -> Any:
+    """Deserialize the bytes of the artifact ``where`` (its repository path); skops files only with
+    types skops trusts or the operator allowed."""
+    name = Path(where).name
     try:
-        if path.suffix == ".skops":
-            return _load_skops(path, trusted_types)
-        if path.suffix == ".pkl":
-            with path.open("rb") as fh:
-                return pickle.load(fh)
-        return joblib.load(path)
+        if not data:
+            raise LoadError(f"{name} is empty; copy the artifact into the version directory again")
+        if name.endswith(".skops"):
+            return _load_skops(data, name, trusted_types)
+        if name.endswith(".pkl"):
+            return pickle.loads(data)
+        return joblib.load(io.BytesIO(data))
     except LoadError:
         raise
     except Exception as exc:  # a truncated or foreign file can raise almost anything
-        raise LoadError(f"cannot read {path.name}: {type(exc).__name__}: {exc}") from exc
+        raise LoadError(f"cannot read {name}: {type(exc).__name__}: {exc}") from exc
 
 
-def _load_skops(path: Path, trusted_types: list[str]) -> Any:
+def _load_skops(data: bytes, name: str, trusted_types: list[str]) -> Any:
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(file=path)
+    untrusted = sio.get_untrusted_types(data=data)
     refused = sorted(set(untrusted) - set(trusted_types))
     if refused:
         raise LoadError(
-            f"{path.name} contains types skops does not trust: {', '.join(refused)}. "
+            f"{name} contains types skops does not trust: {', '.join(refused)}. "
             "If you trust this file, add them to SKOPS_TRUSTED_TYPES (comma-separated in "
             "MODELHOST_SKOPS_TRUSTED_TYPES) and restart"
         )
-    return sio.load(path, trusted=untrusted)
+    return sio.loads(data, trusted=untrusted)
 
 
 def infer_metadata(estimator: Any, name: str, version: int, artifact: Path) -> dict[str, Any]:
@@ -254,26 +258,28 @@ def open_version(repository: Repository, directory: Path, name: str, version: in
     """Load one version directory: verify, deserialize, and build its runtime.
 
     Only files that resolve inside the repository are read, and ``model.json`` is checked for
-    the shape this module reads before anything uses it.
+    the shape this module reads before anything uses it. The artifact is read once, from one open
+    (``Repository.read_artifact``): the bytes hashed are the bytes loaded, so a file swapped in
+    meanwhile cannot load under the hash of the one it replaced.
     """
     where = repository.relative(directory)
     repository.inside(directory)
     artifact = repository.find_artifact(directory)
     if artifact is None:
         raise LoadError(f"no model.joblib, model.pkl or model.skops in {where}")
-    repository.inside(artifact)
+    data = repository.read_artifact(artifact)
     metadata = repository.read_metadata(directory)
-    if metadata is not None and metadata.get("sha256"):
-        actual = sha256_of(artifact)
-        if actual != metadata["sha256"]:
-            raise LoadError(
-                f"{where}/{artifact.name} has sha256 {actual} but {METADATA_FILE} expects {metadata['sha256']}; "
-                "the file is corrupt or was replaced: restore it or retrain the version"
-            )
-    estimator = load_estimator(artifact, trusted_types)
+    expected = None if metadata is None else metadata.get("sha256")
+    actual = hashlib.sha256(data).hexdigest() if metadata is None or expected else None
+    if expected and actual != expected:
+        raise LoadError(
+            f"{where}/{artifact.name} has sha256 {actual} but {METADATA_FILE} expects {expected}; "
+            "the file is corrupt or was replaced: restore it or retrain the version"
+        )
+    estimator = load_estimator(data, f"{where}/{artifact.name}", trusted_types)
     if metadata is None:
         metadata = infer_metadata(estimator, name, version, artifact)
-        metadata["sha256"] = sha256_of(artifact)
+        metadata["sha256"] = actual
         metadata["framework_version"] = sklearn.__version__
     else:
         metadata = {**metadata, "name": name, "version": version}
