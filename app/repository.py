@@ -2,10 +2,11 @@
 
 Layout: ``<root>/<name>/<version>/model.{joblib,pkl,skops}`` plus an optional ``model.json``,
 and an optional ``<root>/<name>/serving.json`` (``app.serving``).
-Every file is read only when it resolves inside the repository (a link out of it is refused);
-the artifact through one open checked on its descriptor (a regular file, not itself a link).
-``model.json`` is checked against a JSON Schema before anything uses it, and every message names
-paths relative to the repository root, so answers never show where the server keeps its files.
+Every file is read only when it resolves inside the repository (a link out of it is refused),
+through one open that is checked on its descriptor (a regular file; the artifact itself not a link)
+and never past its size cap. ``model.json`` is checked against a JSON Schema before anything
+uses it, and every message names paths relative to the repository root, so answers never show
+where the server keeps its files.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any, BinaryIO
 
 from jsonschema import Draft202012Validator
 
-from .serving import SERVING_FILE
+from .serving import MAX_SERVING_BYTES, SERVING_FILE
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ _METADATA_VALIDATOR = Draft202012Validator(METADATA_SCHEMA)
 
 class LoadError(Exception):
     """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
+
+
+def _amount(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
 
 
 def _read_at_most(fh: BinaryIO, limit: int) -> bytes:
@@ -277,6 +282,20 @@ class Repository:
             raise LoadError(f"{where} is not a regular file; put the file itself there")
         return opened
 
+    def read_file(self, path: Path, limit: int, advice: str) -> bytes:
+        """A small file read whole from one open; over ``limit`` bytes it is refused, never read past the limit."""
+        where = self.relative(path)
+        with self.open_file(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                data = b"" if size > limit else _read_at_most(fh, limit + 1)
+            except OSError as exc:
+                raise LoadError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})") from None
+        if size > limit or len(data) > limit:
+            grown = "it grew past that while it was read" if size <= limit else f"it has {size:,} bytes"
+            raise LoadError(f"{where} is larger than {_amount(limit)} ({grown}); {advice}")
+        return data
+
     def read_artifact(self, path: Path) -> bytes:
         """An artifact's bytes from one open, the file not a link: what is hashed is what is loaded."""
         where = self.relative(path)
@@ -296,7 +315,8 @@ class Repository:
         path = self.root / name / SERVING_FILE
         if not path.is_file():
             return None
-        return self.inside(path).read_bytes()[:1 << 20]
+        return self.read_file(path, MAX_SERVING_BYTES, "a serving file holds a few keys only: keep just "
+                              "'default', 'labels' and 'canary' in it, or delete it to serve the highest version")
 
     def read_metadata(self, directory: Path) -> dict[str, Any] | None:
         """The checked ``model.json`` of a version directory, or None when it is absent."""
@@ -304,13 +324,11 @@ class Repository:
         if not path.is_file():
             return None
         where = self.relative(path)
-        resolved = self.inside(path)
+        data = self.read_file(path, MAX_METADATA_BYTES, "it should hold metadata only: remove what modelhost "
+                              "does not read from it, or delete it to infer the metadata from the estimator")
         try:
-            if resolved.stat().st_size > MAX_METADATA_BYTES:
-                raise LoadError(f"{where} is larger than {MAX_METADATA_BYTES // (1 << 20)} MiB; "
-                                "it should hold metadata only")
-            data = json.loads(resolved.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            data = json.loads(data.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError included
             raise LoadError(f"{where} is not valid JSON ({type(exc).__name__}: {exc}); fix or delete it") from None
         check_metadata(data, where)
         return data
