@@ -6,7 +6,7 @@ Every file is read only when it resolves inside the repository (a link out of it
 through one open that is checked on its descriptor (a regular file; the artifact itself not a link)
 and never past its size cap. ``model.json`` is checked against a JSON Schema before anything
 uses it, and every message names paths relative to the repository root, so answers never show
-where the server keeps its files.
+where the server keeps its files (``without_server_paths`` cleans a library's exception text).
 """
 from __future__ import annotations
 
@@ -89,6 +89,24 @@ _METADATA_VALIDATOR = Draft202012Validator(METADATA_SCHEMA)
 
 class LoadError(Exception):
     """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
+
+
+#: ``<module 'sklearn.linear_model' from '/.../__init__.py'>`` as pickle's errors name a module.
+_MODULE_FROM = re.compile(r"(<module '[^']*'(?: \([\w -]+\))?) from [^>]*>")
+_QUOTED_PATH = re.compile(r"""(['"])(?:/|[A-Za-z]:\\)[^'"]*\1""")
+_BARE_PATH = re.compile(r"(?<![\w.~/-])/[^\s'\"<>()\[\]{},;]+|\b[A-Za-z]:\\[^\s'\"<>]+")
+_PYTHON_VERSION = re.compile(r"\b(python) ?\d+\.\d+(?:\.\d+)?", re.IGNORECASE)
+
+
+def without_server_paths(text: str) -> str:
+    """A library's error text as answers may show it: no absolute path, so no installation folder or Python version.
+
+    Paths the repository shows are relative to its root and stay; the log keeps the original text.
+    """
+    text = _MODULE_FROM.sub(r"\1>", text)
+    text = _QUOTED_PATH.sub(r"\1<path>\1", text)
+    text = _BARE_PATH.sub("<path>", text)
+    return _PYTHON_VERSION.sub(r"\1", text)
 
 
 def _amount(size: int) -> str:

@@ -20,7 +20,7 @@ from sklearn.base import is_classifier
 
 from .batching import BatchSettings, parse_settings
 from .errors import InvalidInput, UnusableOutput
-from .repository import METADATA_FILE, LoadError, Repository
+from .repository import METADATA_FILE, LoadError, Repository, without_server_paths
 from .schema import Batch, InputSchema
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,19 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _public_failure(exc: BaseException, context: str) -> str:
+    """``Type: message`` of a library's exception as answers show it, without the server's paths.
+
+    Unpickling errors name modules with the file they came from (the virtualenv, and with it the
+    Python version); the log keeps the whole text, with what failed (``context``).
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    shown = without_server_paths(text)
+    if shown != text:
+        log.error("%s failed: %s", context, text)
+    return shown
 
 
 def load_estimator(data: bytes, where: str, trusted_types: list[str]) -> Any:
@@ -50,7 +63,7 @@ def load_estimator(data: bytes, where: str, trusted_types: list[str]) -> Any:
     except LoadError:
         raise
     except Exception as exc:  # a truncated or foreign file can raise almost anything
-        raise LoadError(f"cannot read {name}: {type(exc).__name__}: {exc}") from exc
+        raise LoadError(f"cannot read {name}: {_public_failure(exc, f'Reading {where}')}") from exc
 
 
 def _load_skops(data: bytes, name: str, trusted_types: list[str]) -> Any:
@@ -196,7 +209,8 @@ class Runtime:
         try:
             predictions, _ = self.predict_arrays(self.matrix(batch), self.supports_probabilities)
         except Exception as exc:  # noqa: BLE001 - any failure means the version cannot serve
-            raise LoadError(f"a trial prediction of the example instance failed ({type(exc).__name__}: {exc}); "
+            raise LoadError(f"a trial prediction of the example instance failed "
+                            f"({_public_failure(exc, f'The trial prediction of {where}')}); "
                             f"the estimator does not take the input {METADATA_FILE} describes") from None
         if len(predictions) != 1:
             raise LoadError(f"a trial prediction of one instance returned {len(predictions)} predictions; "
@@ -222,7 +236,7 @@ class Runtime:
     def rejected(self, exc: Exception) -> InvalidInput:
         """The client's error for input the estimator refused (what the schema cannot rule out)."""
         log.warning("Model %s v%s rejected the input: %s", self.metadata["name"], self.metadata["version"], exc)
-        return InvalidInput(f"The model rejected the input: {exc}")
+        return InvalidInput(f"The model rejected the input: {without_server_paths(str(exc))}")
 
     def predict(self, columns: dict[str, Any],
                 probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
