@@ -6,6 +6,7 @@ import pickle
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sklearn.linear_model
 from sklearn.linear_model import LinearRegression
@@ -120,3 +121,21 @@ def test_without_server_paths(text, shown):
     from app.repository import without_server_paths
 
     assert without_server_paths(text) == (text if shown is None else shown)
+
+
+def refuses_large_values(rows):
+    """A pipeline step whose error for some input names a file of the server."""
+    if (np.asarray(rows) > 100).any():
+        raise ValueError(f"values over 100 need the table in {ABSENT}")
+    return rows
+
+
+def test_input_a_model_rejects_is_answered_without_the_server_paths_in_its_error(tmp_path, caplog):
+    pipe = make_pipeline(FunctionTransformer(refuses_large_values), LinearRegression())
+    write_version(tmp_path, "strict", 1, pipe.fit([[1.0], [2.0], [3.0]], [1, 2, 3]), artifact="model.pkl")
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(tmp_path)}).test_client()
+    with caplog.at_level(logging.WARNING):
+        answer = client.post("/v1/models/strict/predict", json={"x_0": 500})
+    assert answer.status_code == 400
+    assert answer.get_json()["detail"] == "The model rejected the input: values over 100 need the table in <path>"
+    assert ABSENT in caplog.text, "the log keeps the whole text"
