@@ -24,6 +24,16 @@ SETOSA = {"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_w
 SETTLE = 0.05
 
 
+def problem(response, status: int, *fragments: str) -> dict:
+    """The problem document of a response with this status, whose detail holds every fragment."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    for fragment in fragments:
+        assert fragment in body["detail"], body["detail"]
+    return body
+
+
 def _iris_like() -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(0)
     centers = {"setosa": [5.0, 3.4, 1.5, 0.2], "versicolor": [5.9, 2.8, 4.3, 1.3], "virginica": [6.6, 3.0, 5.5, 2.0]}

@@ -21,7 +21,7 @@ from app import create_app
 from app.bodies import inflate
 from app.errors import InvalidInput, PayloadTooLarge
 
-from .conftest import SETOSA
+from .conftest import SETOSA, problem
 from .test_v2 import numpy_inputs
 
 ROWS = [[5.0, 3.4, 1.5, 0.2], [6.6, 3.0, 5.5, 2.0]]
@@ -38,14 +38,6 @@ def two_members(data: bytes, at: int) -> bytes:
     """``data`` as two gzip members, split at ``at``: what `gzip a; gzip b; cat a.gz b.gz` gives."""
     return gzip.compress(data[:at]) + gzip.compress(data[at:])
 
-
-def problem(response, status, *fragments):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    for fragment in fragments:
-        assert fragment in body["detail"], body["detail"]
-    return body
 
 
 def post(client, path, data, coding, **headers):

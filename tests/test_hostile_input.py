@@ -12,7 +12,7 @@ import pytest
 from app.decoding import MAX_DEPTH, check_depth
 from app.errors import InvalidInput
 
-from .conftest import IRIS_FEATURES
+from .conftest import IRIS_FEATURES, problem
 
 HEADER = "Inference-Header-Content-Length"
 ROW = [5.0, 3.4, 1.5, 0.2]
@@ -21,14 +21,6 @@ ROW = [5.0, 3.4, 1.5, 0.2]
 def nested(depth: int, inner: str = "1.0") -> str:
     return "[" * depth + inner + "]" * depth
 
-
-def problem(response, status: int, *fragments: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    for fragment in fragments:
-        assert fragment in body["detail"], body["detail"]
-    return body
 
 
 def tensors(datatype: str = "FP64", values: list | None = None, shape: list | None = None) -> list[dict]:
