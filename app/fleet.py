@@ -7,6 +7,12 @@ have a version loaded. ``POST /v1/repository/reload`` touches one more file ther
 watcher of every process checks twice a second. Without a shared folder the process only
 knows itself.
 
+The folder is also the server's memory, which outlives any one process: each model's last good
+default (``default-<name>``, the fallback while a pinned default is not loaded) and whether the
+server has started (``started``: every model served once; after that a model that never loaded
+does not make the server unready). A process that mod_wsgi starts later, to replace one that
+ended, takes both over, so it answers like its neighbours.
+
 A process of a server joins the folder before anything records a metric (``join_server``): the
 first process of a server start empties what processes of an earlier start left there, and
 where nobody else chose a folder for the Prometheus samples (``PROMETHEUS_MULTIPROC_DIR``, which
@@ -40,9 +46,14 @@ _SERVER_LOCK = ".server.lock"
 _JOIN_LOCK = ".join.lock"
 #: The open server lock of this process, once it joined: closing it would let go of the lock.
 _joined: list[int] = []
+#: A model's last good default: ``default-<name>`` holds the version number.
+_DEFAULT_PREFIX = "default-"
+#: Present once the server has started (every model served at the end of a scan).
+STARTED_FILE = "started"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this pid exists (a dead one's entry can go)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -61,6 +72,7 @@ class Fleet:
         self.id = f"{self.pid}-{secrets.token_hex(4)}"
         self.own: dict[str, Any] = {"pid": self.pid, "id": self.id, "settled": None, "versions": {}}
         self._reload_seen = self._reload_stamp()
+        self._started_recorded = False
         if self.directory is not None:
             self._path = self.directory / f"{_PREFIX}{self.id}.json"
             # The entry goes with the process (or with this application, in tests): a killed one is
@@ -100,11 +112,57 @@ class Fleet:
                 continue  # being replaced right now, or not ours
             if entry.get("id") == self.id:
                 continue
-            if not _alive(pid):
+            if not alive(pid):
                 _remove(path)
                 continue
             found[str(entry.get("id"))] = entry
         return list(found.values())
+
+    def defaults(self) -> dict[str, int]:
+        """The server's last good default of each model (none for the first process of a start)."""
+        if self.directory is None:
+            return {}
+        found = {}
+        try:
+            paths = list(self.directory.glob(f"{_DEFAULT_PREFIX}*"))
+        except OSError:
+            paths = []
+        for path in paths:
+            try:
+                found[path.name.removeprefix(_DEFAULT_PREFIX)] = int(path.read_text())
+            except (OSError, ValueError):
+                continue
+        return found
+
+    def record_defaults(self, changed: dict[str, int | None]) -> None:
+        """Keep the server's last good defaults in step (None: the model is gone)."""
+        if self.directory is None:
+            return
+        for name, version in changed.items():
+            path = self.directory / f"{_DEFAULT_PREFIX}{name}"
+            try:
+                if version is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    _write_atomically(path, f"{version}\n".encode())
+            except OSError as exc:
+                log.warning("Cannot record the default version of model %s in %s (%s); a process started later "
+                            "may fall back on another version. Check MODELHOST_STATE_DIR.", name, self.directory, exc)
+
+    def started(self) -> bool:
+        """Whether the server has started: some process had every model serving at the end of a scan."""
+        return self.directory is not None and (self.directory / STARTED_FILE).exists()
+
+    def record_started(self) -> None:
+        """Record that the server has started (once per process)."""
+        if self.directory is None or self._started_recorded:
+            return
+        try:
+            (self.directory / STARTED_FILE).touch()
+            self._started_recorded = True
+        except OSError as exc:
+            log.warning("Cannot record in %s that the server started (%s); a process started later judges "
+                        "readiness by the start-up rule. Check MODELHOST_STATE_DIR.", self.directory, exc)
 
     def ask_reload(self) -> None:
         """Ask every process (this one is woken directly) for a rescan."""
@@ -181,7 +239,8 @@ def join_server(directory: str | Path | None) -> None:
 
 def _clear_earlier_start(directory: Path, samples: Path | None) -> None:
     """Remove what processes of an earlier start left: the start script's list, and their samples."""
-    leftovers = [*directory.glob(f"{_PREFIX}*.json"), directory / RELOAD_FILE, *directory.glob(".tmp-*")]
+    leftovers = [*directory.glob(f"{_PREFIX}*.json"), directory / RELOAD_FILE, *directory.glob(".tmp-*"),
+                 *directory.glob(f"{_DEFAULT_PREFIX}*"), directory / STARTED_FILE]
     if samples is not None:
         leftovers += samples.glob("*.db")
     for path in leftovers:

@@ -32,26 +32,33 @@ def live():
 
 @bp.get("/ready")
 def ready():
-    """Readiness: 200 while every model's default version answers, 503 otherwise; names every model and version.
+    """Readiness: 200 while every model that has served still answers, 503 otherwise; names every model and version.
 
-    A version that failed to load does not make the server unready while its model's default
-    route still answers: a bad new version dropped into the repository must not take a
-    serving instance out of its balancer's rotation. Such a model is `degraded` and its
-    failed versions carry the `error`. A model with no version that loaded is `failed`, and
-    makes the answer 503. Versions still loading are left out until they loaded or failed.
+    At start every model must answer: a server started on a broken repository is not ready. Once
+    it was ready, a model counts only once it has served: a broken model copied in later is
+    listed as `failed` (with the `error`) but must not take an instance that serves every other
+    model out of its balancer's rotation. Likewise a failed version of a model whose default
+    still answers leaves the model `degraded`, not the server unready. A model that served and
+    has no version that answers any more makes the answer 503. Versions still loading are left
+    out until they loaded or failed. A process that mod_wsgi starts later judges as its
+    neighbours do.
     ---
     tags: [health]
     operationId: ready
     security: []
     responses:
       200:
-        description: Every model's default version answers (some versions may have failed; see `models`).
+        description: >-
+          Every model that has served answers (some versions, and models copied in that never
+          loaded, may have failed; see `models`).
         content:
           application/json:
             schema: {$ref: "#/components/schemas/Health"}
       500: {$ref: "#/components/responses/500"}
       503:
-        description: Some model has no version that answers; the body names it and says why.
+        description: >-
+          A model that has served (at start: any model) has no version that answers; the body
+          names it and says why.
         content:
           application/json:
             schema: {$ref: "#/components/schemas/Health"}

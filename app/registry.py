@@ -6,6 +6,11 @@ with the repository while the server runs. Requests read one immutable snapshot 
 set of versions, never a version half loaded. A version is checked before it joins (sha256,
 loading, its schema and one trial prediction); one that fails any check is recorded as failed
 with the reason and never stops the others from serving.
+
+At the end of every scan the watcher settles the registry: each model that serves has its
+default remembered as its last good one, the fallback while a pinned default is not loaded,
+and the one model readiness counts it by. A process that joins a running server adopts the
+server's memory of both (``app.fleet``), so it routes and reports readiness like its neighbours.
 """
 from __future__ import annotations
 
@@ -50,6 +55,16 @@ class ModelRegistry:
         #: Each model's serving config and, when its file was refused, why (kept for models not loaded yet).
         self._configs: dict[str, tuple[ServingConfig, str | None]] = {}
         self._listeners: list[Callable[[], None]] = []
+        #: Each model's last good default: the default in force, and loaded, at the end of a scan.
+        #: A model is here once it has served; readiness counts these models (README).
+        self._last_good: dict[str, int] = {}
+        #: Whether the start-up rule is over: once every model served at the end of a scan. Until
+        #: then every model must serve for the process to be ready.
+        self.started = False
+        #: Models removed since the last scan ended: their last good default is forgotten.
+        self._removed: set[str] = set()
+        #: The default each model's last log line named.
+        self._announced: dict[str, int] = {}
 
     # --- reading (requests) -------------------------------------------------------------------
 
@@ -134,8 +149,14 @@ class ModelRegistry:
         return all(v.status == "loaded" for m in self._models.values() for v in m.versions.values())
 
     def serving(self) -> bool:
-        """True when every model's default route answers: the readiness of this process (README)."""
-        return all(model.serves for model in self._models.values())
+        """The readiness of this process (README): every model that has served still answers.
+
+        Until the server has started (every model served at once), every model must answer. After
+        that, a model that never loaded (a broken one copied in) is listed as failed but does not
+        count: it must not take an instance that serves every other model out of rotation.
+        """
+        models, last_good = self._models, self._last_good
+        return all(model.serves for name, model in models.items() if not self.started or name in last_good)
 
     # --- changing (the watcher, start-up) -----------------------------------------------------
 
@@ -176,20 +197,52 @@ class ModelRegistry:
                      entry.runtime.metadata["task"], len(entry.runtime.schema.names), entry.load_seconds * 1000)
         return entry
 
-    def publish(self, model: Model) -> None:
-        """Make a model (new, or with changed versions or routing) the one requests see."""
+    def adopt(self, last_good: dict[str, int], started: bool) -> None:
+        """Take over what the server knows when this process joins it (``app.fleet``), before the first scan."""
         with self._lock:
-            before = self._models.get(model.name)
+            self._last_good.update(last_good)
+            self.started = self.started or started
+
+    def publish(self, model: Model) -> None:
+        """Make a model (new, or with changed versions or routing) the one requests see.
+
+        Its routing falls back on its last good default, not on whatever an earlier step of the
+        same scan published: the versions of a model that appears (at start or later) are added
+        one at a time, and the first of them must not become the default a pinned one falls back on.
+        """
+        with self._lock:
             model = Model.build(model.name, model.versions, model.serving, model.serving_error,
-                                previous=before.default_version if before is not None else None)
+                                previous=self._last_good.get(model.name))
             for number in model.versions:
                 self.unloaded.pop((model.name, number), None)
             self._models = {**self._models, model.name: model}
             self._changed()
         for number, entry in model.versions.items():
             LOADED.labels(model.name, str(number)).set(1 if entry.runtime is not None else 0)
-        if before is None or before.default_version != model.default_version:
-            log.info("Model %s: version %s is the default", model.name, model.default_version)
+
+    def settle(self) -> dict[str, int | None]:
+        """End of a scan: remember the default of each model that serves; return what changed (None: forgotten).
+
+        The first scan after which every model serves ends the start-up rule of readiness.
+        """
+        with self._lock:
+            models = self._models
+            changed: dict[str, int | None] = {name: None for name in self._removed if name not in models}
+            self._removed.clear()
+            for name in changed:
+                self._last_good.pop(name, None)
+            for name, model in models.items():
+                if model.serves and self._last_good.get(name) != model.default_version:
+                    self._last_good[name] = changed[name] = model.default_version
+            if not self.started and all(model.serves for model in models.values()):
+                self.started = True
+            for name in [name for name in self._announced if name not in models]:
+                del self._announced[name]
+            for name, model in models.items():
+                if self._announced.get(name) != model.default_version:
+                    self._announced[name] = model.default_version
+                    log.info("Model %s: version %s is the default", name, model.default_version)
+        return changed
 
     def install(self, entry: ModelVersion) -> None:
         """Add a version, or replace one whose files changed; a failed reload keeps the loaded copy serving."""
@@ -235,6 +288,7 @@ class ModelRegistry:
                 self.publish(replace(model, versions=versions))
             else:
                 self._models = {n: m for n, m in self._models.items() if n != name}
+                self._removed.add(name)
                 self._changed()
                 log.info("Model %s removed: it has no versions left", name)
         LOADED.labels(name, str(version)).set(0)

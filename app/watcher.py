@@ -10,6 +10,10 @@ default; 0 turns polling off) and compares what it finds with what is served:
 - a version directory that is gone is unloaded (requests already using it finish with it);
 - a changed ``serving.json`` is applied, or refused and reported while the last good one stays.
 
+After every scan the registry settles (each serving model's last good default, and whether
+the start-up rule of readiness is over) and the watcher records that in the server's state
+folder, where a process that starts later takes it over before its first scan.
+
 ``POST /v1/repository/reload`` wakes the thread at once, and through ``app.fleet`` the
 threads of the other processes.
 """
@@ -81,6 +85,7 @@ class Watcher:
             started, pending = time.time(), False
             try:
                 pending = self._scan()
+                self._settle()
             finally:
                 with self._state:
                     self._scanning, self.pending = False, pending
@@ -120,6 +125,12 @@ class Watcher:
             self.registry.forget_serving(name)
         self._seen = {key: value for key, value in self._seen.items() if key in seen_now}
         return pending
+
+    def _settle(self) -> None:
+        """Have the registry settle, and keep the server's memory of it in step."""
+        self.fleet.record_defaults(self.registry.settle())
+        if self.registry.started:
+            self.fleet.record_started()
 
     def _stable(self, key: tuple[str, ...], fingerprint: Any, newest: float, now: float, wall: float,
                 seen_now: set[tuple[str, ...]]) -> bool:
@@ -246,6 +257,8 @@ def init_app(app: Flask) -> None:
     """Load the repository, then watch it (``REPOSITORY_POLL_SECONDS``; a reload request works either way)."""
     registry: ModelRegistry = app.extensions["modelhost.registry"]
     fleet = Fleet(app.config["STATE_DIR"])
+    # A process joining a running server routes and judges readiness as the server does already.
+    registry.adopt(fleet.defaults(), fleet.started())
     watcher = Watcher(registry, app.config["REPOSITORY_POLL_SECONDS"], fleet)
     settle, watcher.settle_seconds = watcher.settle_seconds, 0.0
     watcher.scan()  # at start-up every version present is loaded at once: nothing is being copied yet

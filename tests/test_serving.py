@@ -1,7 +1,9 @@
 """serving.json: a pinned default, labels and a canary, picked up live; a bad file keeps the last good one."""
 from __future__ import annotations
 
+import gc
 import json
+import shutil
 
 import pytest
 
@@ -154,3 +156,71 @@ def test_routing_resolves_pins_canaries_and_the_previous_default():
     routing = route(config, [1, 2, 3, 4], [3, 4], None)
     assert routing.choose(draw=0.2) == 4 and routing.choose(draw=0.3) == 3
     assert route(ServingConfig(), [1, 2], [], None).default == 2
+
+
+def break_version(repo, number: int, name: str = "iris") -> None:
+    """A version directory whose artifact is not a model: it fails to load."""
+    directory = repo / name / str(number)
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / "model.joblib").write_bytes(b"not a model")
+
+
+def one_three_and_a_failed_two(repo, estimators) -> None:
+    """iris 1 and 3 load, 2 fails (the review's case)."""
+    write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})
+    break_version(repo, 2)
+
+
+def test_a_pinned_default_that_fails_at_start_leaves_the_highest_version_that_loaded(repo, estimators):
+    one_three_and_a_failed_two(repo, estimators)
+    write_serving(repo, {"default": 2})
+    client = live_app(repo).test_client()
+    assert default_version(client) == "3", "not the version the start-up scan happened to load first"
+    assert client.get("/v1/models").get_json()["models"][0]["default_version"] == "3"
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.get_json()["models"][0]["status"] == "degraded"
+
+
+def test_a_fresh_start_routes_like_the_running_server_it_replaces(repo, estimators):
+    shutil.rmtree(repo / "iris" / "2")
+    write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})
+    running = live_app(repo)
+    assert default_version(running.test_client()) == "3"
+    # The change: a version 2 that fails, and a serving file that pins it.
+    break_version(repo, 2)
+    write_serving(repo, {"default": 2})
+    apply_changes(running)
+    restarted = live_app(repo)  # the same files, read by a process that starts now
+    assert default_version(running.test_client()) == default_version(restarted.test_client()) == "3"
+
+
+def test_a_model_copied_in_whole_at_run_time_routes_like_a_fresh_start(repo, estimators):
+    app = live_app(repo)
+    write_version(repo, "copy", 1, estimators["iris1"], {**iris_metadata(), "name": "copy"})
+    break_version(repo, 2, "copy")
+    write_version(repo, "copy", 3, estimators["iris1"], {**iris_metadata(), "name": "copy", "version": 3})
+    write_serving(repo, {"default": 2}, "copy")
+    apply_changes(app)
+    assert default_version(app.test_client(), "copy") == default_version(live_app(repo).test_client(), "copy") == "3"
+
+
+def test_a_process_started_beside_running_ones_routes_like_them(repo, estimators, tmp_path):
+    """The default in force while a pinned one is not loaded is the server's, kept in the state folder."""
+    state = tmp_path / "state"
+    state.mkdir()
+    write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})
+    write_serving(repo, {"default": 2})
+    running = live_app(repo, STATE_DIR=str(state))
+    write_serving(repo, {"default": 7})  # not in the repository (yet)
+    apply_changes(running)
+    assert default_version(running.test_client()) == "2"
+    recycled = live_app(repo, STATE_DIR=str(state))  # e.g. a daemon process mod_wsgi started to replace one
+    assert default_version(recycled.test_client()) == "2"
+    del running, recycled
+    gc.collect()
+    later = live_app(repo, STATE_DIR=str(state))
+    assert default_version(later.test_client()) == "2", "the server's memory, not one process's"
+    # A server of its own (a new replica, or a restart) has only the repository to go by.
+    assert default_version(live_app(repo).test_client()) == "3"

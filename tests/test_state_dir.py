@@ -60,10 +60,11 @@ def state(tmp_path: Path) -> Iterator[Path]:
 
 
 def leave_an_earlier_start(state: Path) -> list[Path]:
-    """What processes of an earlier start leave behind: entries, a reload request, samples."""
+    """What processes of an earlier start leave behind: entries, a reload request, the server's memory, samples."""
     (state / "prometheus").mkdir(exist_ok=True)
-    left = [state / "process-999999-abcd.json", state / "reload", state / ".tmp-x1",
-            state / "prometheus" / "counter_999999.db", state / "prometheus" / "gauge_min_999999.db"]
+    left = [state / "process-999999-abcd.json", state / "reload", state / ".tmp-x1", state / "default-iris",
+            state / "prometheus" / "counter_999999.db",
+            state / "prometheus" / "gauge_min_999999.db"]
     for path in left:
         path.write_text("{}")
     return left
