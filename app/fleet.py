@@ -18,9 +18,13 @@ first process of a server start empties what processes of an earlier start left 
 where nobody else chose a folder for the Prometheus samples (``PROMETHEUS_MULTIPROC_DIR``, which
 the start script sets), they are kept in ``<STATE_DIR>/prometheus``. So a system Apache, where
 no start script runs, needs nothing but ``STATE_DIR``.
+
+A process that ends, or that a neighbour finds dead here, has its samples retired
+(``app.telemetry.retire``).
 """
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import logging
@@ -53,7 +57,7 @@ STARTED_FILE = "started"
 
 
 def alive(pid: int) -> bool:
-    """Whether a process of this pid exists (a dead one's entry can go)."""
+    """Whether a process of this pid exists (a dead one's entries and samples can go)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -114,6 +118,7 @@ class Fleet:
                 continue
             if not alive(pid):
                 _remove(path)
+                _retire(pid)
                 continue
             found[str(entry.get("id"))] = entry
         return list(found.values())
@@ -227,6 +232,8 @@ def join_server(directory: str | Path | None) -> None:
             _joined.append(server)
         finally:
             os.close(join)
+        # However the interpreter ends (a recycled daemon process), its samples are retired.
+        atexit.register(_retire_self, os.getpid())
         if samples is not None:
             samples.mkdir(exist_ok=True)
             if not os.access(samples, os.W_OK | os.X_OK):
@@ -245,6 +252,22 @@ def _clear_earlier_start(directory: Path, samples: Path | None) -> None:
         leftovers += samples.glob("*.db")
     for path in leftovers:
         _remove(path)
+
+
+def _retire(pid: int) -> None:
+    """Retire the Prometheus samples of a process that ended.
+
+    Imported here, not at the top: prometheus_client picks its multi-process mode when first
+    imported, which must come after ``join_server`` (a process only retires others once joined).
+    """
+    from .telemetry import retire
+
+    retire(pid)
+
+
+def _retire_self(pid: int) -> None:
+    if os.getpid() == pid:  # not in a child that inherited the exit handler
+        _retire(pid)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -3,7 +3,9 @@
 mod_wsgi runs several daemon processes; when ``PROMETHEUS_MULTIPROC_DIR`` is set (the start
 script sets it and empties it at every start; elsewhere the processes keep their samples in
 ``<STATE_DIR>/prometheus``, see app/fleet.py) each process writes its samples there and
-/metrics aggregates them, so a scrape sees the whole server, not one process.
+/metrics aggregates them, so a scrape sees the whole server, not one process. Before it reads
+them, the samples of processes that ended are retired (app/telemetry.py): their gauges no longer
+count and their counts are folded into one file.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from . import requeststate
-from .telemetry import LATENCY, PREDICTION_LATENCY, PREDICTIONS, REQUESTS
+from .telemetry import LATENCY, PREDICTION_LATENCY, PREDICTIONS, REQUESTS, live_samples
 
 bp = Blueprint("metrics", __name__)
 #: The methods HTTP defines (RFC 9110, PATCH from RFC 5789); the label of any other is "other".
@@ -62,7 +64,8 @@ def metrics():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        body = generate_latest(registry)
+        with live_samples():
+            body = generate_latest(registry)
     else:
         body = generate_latest()
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -64,7 +64,7 @@ def leave_an_earlier_start(state: Path) -> list[Path]:
     (state / "prometheus").mkdir(exist_ok=True)
     left = [state / "process-999999-abcd.json", state / "reload", state / ".tmp-x1", state / "default-iris",
             state / "prometheus" / "counter_999999.db",
-            state / "prometheus" / "gauge_min_999999.db"]
+            state / "prometheus" / "gauge_min_999999.db", state / "prometheus" / "counter_ended.db"]
     for path in left:
         path.write_text("{}")
     return left
@@ -87,10 +87,12 @@ def test_the_first_process_of_a_start_clears_the_folder_and_keeps_every_processe
             assert (state / "prometheus" / f"counter_{second.pid}.db").exists()
         finally:
             second.stop()
-        # One of them ended (a recycled daemon process): the others keep what it counted.
+        # One of them ended (a recycled daemon process): the others keep what it counted, and
+        # its own files go (app/fleet.py folds its counts into those of the processes that ended).
         third = Server(tmp_path, MODELHOST_STATE_DIR=str(state))
         third.stop()
-        assert (state / "prometheus" / f"counter_{second.pid}.db").exists()
+        assert not [path for path in (state / "prometheus").iterdir() if f"_{second.pid}." in path.name]
+        assert answered_live(state / "prometheus") == 3
     finally:
         first.stop()
     # Every process ended: the next one is the first of a new start.
@@ -100,6 +102,18 @@ def test_the_first_process_of_a_start_clears_the_folder_and_keeps_every_processe
         assert samples and all(name.endswith(f"_{fourth.pid}.db") for name in samples), samples
     finally:
         fourth.stop()
+
+
+def answered_live(samples: Path) -> float:
+    """GET /health/live requests the server's processes counted, as /metrics would report them."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(samples))
+    value = registry.get_sample_value("modelhost_http_requests_total",
+                                      {"method": "GET", "endpoint": "/health/live", "status": "200"})
+    return value or 0.0
 
 
 def test_samples_stay_where_prometheus_multiproc_dir_says(tmp_path, state):
