@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from containers import copy_image_models, docker
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("IMAGE", "modelhost:latest")
+# The demo models are copied out of the image under test: containers.py reads its image from
+# MODELHOST_IMAGE when it is imported, so `make cluster-test IMAGE=...` must name it there too.
+os.environ["MODELHOST_IMAGE"] = IMAGE
+from containers import copy_image_models, docker  # noqa: E402
 BALANCER_IMAGE = os.environ.get("BALANCER_IMAGE", "modelhost-balancer:latest")
 REPLICAS = 3
 POLL_SECONDS = 2

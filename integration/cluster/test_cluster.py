@@ -6,6 +6,7 @@ counts as failed unless it is a 200 with the right predictions.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -149,6 +150,63 @@ def test_a_new_version_in_the_shared_repository_reaches_every_replica(cluster: C
     record.append(f"model rollout (new iris version copied into the shared repository): every replica "
                   f"serves it {everywhere:.1f} s after the copy (poll {POLL_SECONDS} s + settle {SETTLE_SECONDS:.0f} s "
                   f"+ load); {load.sent} requests, 0 failed")
+
+
+def readiness(replica: str) -> tuple[int, dict[str, str]]:
+    """The replica's own /health/ready (asked inside its container): status and each model's status."""
+    out = docker("exec", replica, "python3", "-c",
+                 "import json, urllib.error, urllib.request\n"
+                 "try:\n"
+                 "    answer = urllib.request.urlopen('http://127.0.0.1:8000/health/ready')\n"
+                 "except urllib.error.HTTPError as error:\n"
+                 "    answer = error\n"
+                 "body = json.load(answer)\n"
+                 "print(json.dumps([answer.status, {m['name']: m['status'] for m in body['models']}]))\n"
+                 ).stdout
+    status, models = json.loads(out)
+    return status, models
+
+
+def test_a_broken_model_copied_in_keeps_every_replica_in_rotation(cluster: Cluster, record: list[str]) -> None:
+    """A new model that cannot be read is failed on every replica; none leaves the rotation, nothing fails."""
+    replicas = cluster.replicas()
+    leak = cluster.models / "leak"
+    try:
+        with Load(cluster.url, CLIENTS) as load:
+            load.wait_for_successes(100)
+            steady(load)
+            copied_at = time.monotonic()
+            (leak / "1").mkdir(parents=True)
+            (leak / "1" / "model.pkl").write_bytes(b"\x80\x04 not a model")
+            make_readable(leak)
+            (leak / "1" / "model.pkl").chmod(0o000)  # and unreadable by the replicas' user
+            bound = POLL_SECONDS + SETTLE_SECONDS + 8.0
+            while True:
+                states = {replica: readiness(replica) for replica in replicas}
+                if all(models.get("leak") == "failed" for _, models in states.values()):
+                    break
+                assert time.monotonic() - copied_at < bound, f"leak not failed on every replica: {states}"
+                time.sleep(0.2)
+            seen = time.monotonic() - copied_at
+            # Several health checks of the balancer later, every replica is still in rotation.
+            watched_until = time.monotonic() + 3 * OUT_WITHIN
+            while time.monotonic() < watched_until:
+                assert cluster.in_rotation() == set(replicas), cluster.members()
+                time.sleep(0.2)
+            for replica, (status, models) in {replica: readiness(replica) for replica in replicas}.items():
+                assert status == 200 and models["leak"] == "failed" and models["iris"] != "failed", (replica, models)
+            assert requests.get(cluster.url + "/health/ready", timeout=5).status_code == 200
+            steady(load)
+    finally:
+        shutil.rmtree(leak, ignore_errors=True)
+    assert load.failures == [], f"{len(load.failures)} of {load.sent} requests failed: {load.failures[:5]}"
+    # Gone from the repository, gone from every replica (the suite's later replicas start without it).
+    deadline = time.monotonic() + POLL_SECONDS + SETTLE_SECONDS + 8.0
+    while any("leak" in readiness(replica)[1] for replica in replicas):
+        assert time.monotonic() < deadline, "leak still listed after it was removed"
+        time.sleep(0.2)
+    record.append(f"broken new model copied into the shared repository: failed on every replica {seen:.1f} s after "
+                  f"the copy, all {len(replicas)} replicas stayed in rotation; {load.sent} requests, 0 failed")
 
 
 def test_rolling_image_update_fails_no_request(cluster: Cluster, record: list[str]) -> None:
