@@ -1,0 +1,279 @@
+"""The start script's settings that reach generated files, a shell or other people's folders.
+
+mod_wsgi-express writes the host, the log level, the account and several paths into httpd.conf,
+into the ``apachectl`` shell script the start script runs (as root for ``make run`` as root) and
+into handler.wsgi. The stand-in mod_wsgi-express here writes them the way mod_wsgi-express does
+(in double quotes in apachectl, as a bare directive argument in httpd.conf), so a value that got
+through unchecked would run as a command or add a directive, as it would with the real one.
+Folders that a setting names (the Prometheus samples, the shared state) may hold other files: only
+the server's own files of an earlier start are removed from them.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "docker" / "modelhost-start"
+IS_ROOT = os.geteuid() == 0
+#: The account Apache's processes run as: www-data when the script runs as root, else the tester.
+APACHE_USER = "www-data" if IS_ROOT else pwd.getpwuid(os.geteuid()).pw_name
+ONLY_AS_ROOT = pytest.mark.skipif(not IS_ROOT, reason="MODELHOST_USER and MODELHOST_GROUP apply when started as root")
+
+#: A stand-in for ``mod_wsgi-express start-server ... --setup-only``: the values go where the real
+#: one puts them, quoted the same way, and the MPM section says how many Apache processes there are
+#: (MODELHOST_TEST_SERVER_LIMIT). Its apachectl reports what it was started with.
+EXPRESS = r'''#!/usr/bin/env bash
+printf '%s\n' "$@" > "$MODELHOST_TEST_ARGS"
+host= user=nobody group=nogroup level=warn
+while [ $# -gt 0 ]; do
+    case $1 in
+        --server-root) root=$2; shift ;;
+        --host) host=$2; shift ;;
+        --user) user=$2; shift ;;
+        --group) group=$2; shift ;;
+        --log-level) level=$2; shift ;;
+    esac
+    shift
+done
+cat > "$root/httpd.conf" <<EOF
+ServerName ${host:-localhost}
+LogLevel $level
+<IfModule mpm_worker_module>
+<IfDefine !ONE_PROCESS>
+ServerLimit ${MODELHOST_TEST_SERVER_LIMIT:-2}
+</IfDefine>
+<IfDefine ONE_PROCESS>
+ServerLimit 1
+</IfDefine>
+</IfModule>
+EOF
+cat > "$root/apachectl" <<EOF
+MOD_WSGI_SERVER_ROOT="$root"
+MOD_WSGI_LISTENER_HOST="${host:-localhost}"
+WSGI_RUN_USER="\${WSGI_RUN_USER:-$user}"
+WSGI_RUN_GROUP="\${WSGI_RUN_GROUP:-$group}"
+echo "apachectl ran"
+echo "PROMETHEUS_MULTIPROC_DIR=\$PROMETHEUS_MULTIPROC_DIR"
+echo "MODELHOST_STATE_DIR=\$MODELHOST_STATE_DIR"
+echo "MODELHOST_LISTEN_BUCKETS_RATIO=\$MODELHOST_LISTEN_BUCKETS_RATIO"
+EOF
+'''
+
+
+def open_folder() -> Path:
+    """A new folder that any account can enter (pytest's tmp_path is private to the tester)."""
+    path = Path(tempfile.mkdtemp(prefix="modelhost-settings-test-"))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="module")
+def script() -> Iterator[Path]:
+    """A copy of the start script beside an application MODELHOST_USER can read."""
+    app_dir = open_folder()
+    try:
+        (app_dir / "docker").mkdir()
+        shutil.copy(SCRIPT, app_dir / "docker" / "modelhost-start")
+        shutil.copy(SCRIPT.parent / "cors-origins.sh", app_dir / "docker" / "cors-origins.sh")
+        (app_dir / "app").mkdir()
+        (app_dir / "flask.wsgi").write_text("")
+        yield app_dir / "docker" / "modelhost-start"
+    finally:
+        shutil.rmtree(app_dir)
+
+
+@pytest.fixture
+def work() -> Iterator[Path]:
+    """A folder for this test's files that Apache's account can reach."""
+    path = open_folder()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+@pytest.fixture
+def env(work: Path) -> dict[str, str]:
+    """The environment of a start with the stand-in mod_wsgi-express, and no other MODELHOST_* setting."""
+    bin_dir = work / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "mod_wsgi-express").write_text(EXPRESS)
+    (bin_dir / "mod_wsgi-express").chmod(0o755)
+    (work / "mod_modelhost.so").write_bytes(b"")
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("MODELHOST_") and k not in ("PROMETHEUS_MULTIPROC_DIR", "TMPDIR")}
+    return {**clean, "MODELHOST_VENV": str(work / "venv"), "MODELHOST_APACHE_MODULE": str(work / "mod_modelhost.so"),
+            "MODELHOST_MODEL_REPOSITORY": str(work / "no-models"), "MODELHOST_PORT": "18123",
+            "MODELHOST_SERVER_ROOT": str(work / "server-root"), "MODELHOST_TEST_ARGS": str(work / "express-args")}
+
+
+def start(script: Path, env: dict[str, str], cwd: Path | None = None, **settings: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(script)], env={**env, **settings}, cwd=cwd, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def express_args(env: dict[str, str]) -> list[str]:
+    return Path(env["MODELHOST_TEST_ARGS"]).read_text().splitlines()
+
+
+def reported(result: subprocess.CompletedProcess, name: str) -> str:
+    """A variable as the stand-in apachectl saw it."""
+    assert result.returncode == 0, result.stderr
+    [value] = [line.split("=", 1)[1] for line in result.stdout.splitlines() if line.startswith(name + "=")]
+    return value
+
+
+# --- Values that would run, or add directives, are refused ---------------------------------
+
+#: Each setting with a value that ends a quote or a line where mod_wsgi-express writes it.
+INJECTIONS = {
+    "host $( )": ("MODELHOST_HOST", "127.0.0.1$(touch {marker})", "MODELHOST_HOST must be an IP address or a host name"),
+    "host quote": ("MODELHOST_HOST", '127.0.0.1"; touch {marker}; "', "MODELHOST_HOST must be an IP address or a host name"),
+    "host backticks": ("MODELHOST_HOST", "localhost`touch {marker}`", "MODELHOST_HOST must be an IP address or a host name"),
+    "server root": ("MODELHOST_SERVER_ROOT", "{work}/root$(touch {marker})",
+                    "MODELHOST_SERVER_ROOT must be a path of letters, digits and . _ - + @ / only"),
+    "group": ("MODELHOST_GROUP", "www-data$(touch {marker})", "MODELHOST_GROUP must be the name of a group"),
+    "user": ("MODELHOST_USER", "www-data$(touch {marker})", "MODELHOST_USER must be the name of an account"),
+}
+
+
+@pytest.mark.parametrize("case", INJECTIONS)
+def test_a_command_in_a_setting_is_refused_and_never_runs(script, env, work, case):
+    name, value, message = INJECTIONS[case]
+    if name in ("MODELHOST_GROUP", "MODELHOST_USER") and not IS_ROOT:
+        pytest.skip("MODELHOST_USER and MODELHOST_GROUP apply when started as root")
+    marker = work / "injected"
+    result = start(script, env, **{name: value.format(marker=marker, work=work)})
+    assert not marker.exists(), "the command in the setting ran"
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("modelhost-start: ") and message in line, line
+    assert result.stdout == "" and not (work / "server-root").exists(), "refused before anything was written"
+
+
+#: A bad value of each setting, and what the refusal says.
+REFUSALS = {
+    "host with a directive": (
+        {"MODELHOST_HOST": "127.0.0.1\nHeader always set X-Injected yes"},
+        "MODELHOST_HOST must be an IP address or a host name, got $'127.0.0.1\\nHeader always set X-Injected yes'; "
+        "set it to an address such as 127.0.0.1"),
+    "host with a space": ({"MODELHOST_HOST": "model host"}, "got 'model host'; set it to an address"),
+    "host out of range": ({"MODELHOST_HOST": "256.0.0.1"}, "got '256.0.0.1'; set it to an address"),
+    "host label": ({"MODELHOST_HOST": "-models.example.com"}, "got '-models.example.com'; set it to an address"),
+    "one IPv6 address": ({"MODELHOST_HOST": "::1"},
+                         "MODELHOST_HOST ::1 is one IPv6 address, which mod_wsgi-express cannot listen on; use :: for "
+                         "every address (IPv6 and IPv4), or a host name that resolves to it"),
+    "one IPv6 address in brackets": ({"MODELHOST_HOST": "[fd00::2]"}, "is one IPv6 address"),
+    "log level with a directive": (
+        {"MODELHOST_APACHE_LOG_LEVEL": "warn\nHeader always set X-Injected yes"},
+        "MODELHOST_APACHE_LOG_LEVEL must be Apache's LogLevel on one line, got "
+        "$'warn\\nHeader always set X-Injected yes'; set it to an Apache log level (emerg, alert, crit, error, "
+        "warn, notice, info, debug, trace1 to trace8), optionally with module:level pairs"),
+    "log level unknown": ({"MODELHOST_APACHE_LOG_LEVEL": "loud"}, "MODELHOST_APACHE_LOG_LEVEL: 'loud' is not a log level"),
+    "log level of a module": ({"MODELHOST_APACHE_LOG_LEVEL": "warn ssl:loud"}, "'ssl:loud' is not a log level"),
+    "log level with a quote": ({"MODELHOST_APACHE_LOG_LEVEL": "warn'"}, "'warn'' is not a log level"),
+    "log level blank": ({"MODELHOST_APACHE_LOG_LEVEL": "  "}, "MODELHOST_APACHE_LOG_LEVEL is set but holds no level"),
+    "server root with a space": ({"MODELHOST_SERVER_ROOT": "{work}/server root"},
+                                 "MODELHOST_SERVER_ROOT must be a path of letters, digits and . _ - + @ / only"),
+    "server root with a newline": ({"MODELHOST_SERVER_ROOT": "{work}/server\nroot"}, "got $'"),
+    "module with a quote": ({"MODELHOST_APACHE_MODULE": '{work}/mod"modelhost.so'},
+                            "MODELHOST_APACHE_MODULE must be a path of letters"),
+    "venv with a quote": ({"MODELHOST_VENV": "{work}/ve'nv"}, "MODELHOST_VENV must be a path of letters"),
+    "venv without mod_wsgi": ({"MODELHOST_VENV": "{work}"},
+                              "MODELHOST_VENV: {work}/bin/mod_wsgi-express is missing; set MODELHOST_VENV to the "
+                              "virtualenv that has mod_wsgi"),
+    "model repository": ({"MODELHOST_MODEL_REPOSITORY": "/models\nX"},
+                         "MODELHOST_MODEL_REPOSITORY must be a path without control characters"),
+    "state folder": ({"MODELHOST_STATE_DIR": "/state\r"}, "MODELHOST_STATE_DIR must be a path without control"),
+    "metrics folder": ({"PROMETHEUS_MULTIPROC_DIR": "/metrics\n"}, "PROMETHEUS_MULTIPROC_DIR must be a path without"),
+}
+ACCOUNT_REFUSALS = {
+    "user as a number": ({"MODELHOST_USER": "33"}, "MODELHOST_USER must be the name of an account (letters, digits, "
+                                                   "_ . -; not a number), got '33'; set it to one that getent passwd lists"),
+    "unknown user": ({"MODELHOST_USER": "no-such-user-mh"},
+                     "MODELHOST_USER: there is no account 'no-such-user-mh' on this system"),
+    "user with a newline": ({"MODELHOST_USER": "www-data\nroot"}, "got $'www-data\\nroot'"),
+    "group as a number": ({"MODELHOST_GROUP": "33"}, "MODELHOST_GROUP must be the name of a group"),
+    "unknown group": ({"MODELHOST_GROUP": "no-such-group-mh"},
+                      "MODELHOST_GROUP: there is no group 'no-such-group-mh' on this system (getent group "
+                      "no-such-group-mh finds none); set it to one that getent group lists"),
+    "group with a directive": ({"MODELHOST_GROUP": "www-data\nHeader always set X-Injected yes"},
+                               "MODELHOST_GROUP must be the name of a group"),
+}
+
+
+def _refused(script: Path, env: dict[str, str], work: Path, settings: dict[str, str], message: str) -> None:
+    result = start(script, env, **{k: v.format(work=work) for k, v in settings.items()})
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("modelhost-start: ") and message.format(work=work) in line, line
+    assert result.stdout == "", "stopped before Apache's configuration was made"
+    assert not (work / "server-root" / "apachectl").exists()
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_a_bad_setting_stops_the_start_and_says_how_to_fix_it(script, env, work, case):
+    settings, message = REFUSALS[case]
+    _refused(script, env, work, settings, message)
+
+
+@ONLY_AS_ROOT
+@pytest.mark.parametrize("case", ACCOUNT_REFUSALS)
+def test_an_account_that_is_not_one_of_this_system_is_refused(script, env, work, case):
+    settings, message = ACCOUNT_REFUSALS[case]
+    _refused(script, env, work, settings, message)
+    assert not (work / "server-root").exists(), "refused before the server root was made"
+
+
+def test_an_application_folder_whose_path_the_shell_would_split_is_refused(env, work):
+    app_dir = work / "model server"
+    (app_dir / "docker").mkdir(parents=True)
+    shutil.copy(SCRIPT, app_dir / "docker" / "modelhost-start")
+    shutil.copy(SCRIPT.parent / "cors-origins.sh", app_dir / "docker" / "cors-origins.sh")
+    result = start(app_dir / "docker" / "modelhost-start", env)
+    assert result.returncode == 2
+    assert "The application's folder must be a path of letters, digits and . _ - + @ / only" in result.stderr
+    assert f"got '{app_dir}'; move the checkout to such a path" in result.stderr
+
+
+@pytest.mark.parametrize(("host", "listen", "argument"), [
+    ("127.0.0.1", "http://127.0.0.1:18123/", "127.0.0.1"),
+    ("0.0.0.0", "http://0.0.0.0:18123/", "0.0.0.0"),
+    ("localhost", "http://localhost:18123/", "localhost"),
+    ("models-1.example.com", "http://models-1.example.com:18123/", "models-1.example.com"),
+    # Every address: mod_wsgi-express without --host has Apache listen on the port alone.
+    ("::", "http://[::]:18123/", None),
+    ("[::]", "http://[::]:18123/", None),
+])
+def test_addresses_and_host_names_are_accepted(script, env, host, listen, argument):
+    result = start(script, env, MODELHOST_HOST=host)
+    assert result.returncode == 0, result.stderr
+    assert f"listen             {listen}" in result.stdout
+    args = express_args(env)
+    if argument is None:
+        assert "--host" not in args
+    else:
+        assert args[args.index("--host") + 1] == argument
+
+
+@pytest.mark.parametrize("level", ["warn ssl:info wsgi:debug", "trace8", "INFO", "core:Debug"])
+def test_apache_log_levels_with_module_levels_are_accepted(script, env, level):
+    result = start(script, env, MODELHOST_APACHE_LOG_LEVEL=level)
+    assert result.returncode == 0, result.stderr
+    args = express_args(env)
+    assert args[args.index("--log-level") + 1] == level
+
+
+@ONLY_AS_ROOT
+def test_an_existing_group_reaches_apache(script, env):
+    result = start(script, env, MODELHOST_USER="www-data", MODELHOST_GROUP="www-data")
+    assert result.returncode == 0, result.stderr
+    args = express_args(env)
+    assert args[args.index("--user") + 1] == "www-data" and args[args.index("--group") + 1] == "www-data"
