@@ -277,3 +277,82 @@ def test_an_existing_group_reaches_apache(script, env):
     assert result.returncode == 0, result.stderr
     args = express_args(env)
     assert args[args.index("--user") + 1] == "www-data" and args[args.index("--group") + 1] == "www-data"
+
+
+# --- Folders a setting names are not emptied, nor handed over --------------------------------
+
+#: prometheus_client's files of processes of an earlier start (<type>_<pid>.db).
+METRIC_FILES = ["counter_12.db", "gauge_livesum_34.db", "gauge_all_5.db", "gauge_mostrecent_6.db", "histogram_7.db",
+                "summary_8.db"]
+#: What else someone may keep in a folder they point PROMETHEUS_MULTIPROC_DIR at.
+OTHER_FILES = ["important.txt", "users.db", "counter.db", "notes/counter_9.db"]
+
+
+def _fill(folder: Path, names: list[str]) -> None:
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(name)
+
+
+def _for_apache(folder: Path) -> None:
+    """Make a folder Apache's account may write to, as its owner would."""
+    if IS_ROOT:
+        shutil.chown(folder, "www-data")
+
+
+def test_a_metrics_folder_keeps_every_file_but_the_metrics_of_an_earlier_start(script, env, work):
+    folder = work / "important"
+    folder.mkdir()
+    _fill(folder, METRIC_FILES + OTHER_FILES)
+    _for_apache(folder)
+    owner = folder.stat().st_uid
+    result = start(script, env, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    assert reported(result, "PROMETHEUS_MULTIPROC_DIR") == str(folder)
+    remaining = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    assert remaining == sorted(OTHER_FILES)
+    assert folder.stat().st_uid == owner
+
+
+def test_a_state_folder_keeps_every_file_but_the_entries_of_an_earlier_start(script, env, work):
+    folder = work / "state"
+    folder.mkdir()
+    _fill(folder, ["process-123.json", "reload", ".tmp-abc", "important.txt", "process-notes.txt"])
+    _for_apache(folder)
+    result = start(script, env, MODELHOST_STATE_DIR=str(folder))
+    assert reported(result, "MODELHOST_STATE_DIR") == str(folder)
+    assert sorted(path.name for path in folder.iterdir()) == ["important.txt", "process-notes.txt"]
+
+
+@pytest.mark.parametrize("name", ["PROMETHEUS_MULTIPROC_DIR", "MODELHOST_STATE_DIR"])
+def test_a_folder_apache_cannot_write_to_is_refused_not_handed_over(script, env, work, name):
+    folder = work / "theirs"
+    folder.mkdir()
+    _fill(folder, ["important.txt", "counter_1.db"])
+    folder.chmod(0o755 if IS_ROOT else 0o555)  # as root: root's folder, which www-data cannot write to
+    try:
+        result = start(script, env, **{name: str(folder)})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr == (f"modelhost-start: {name}: {folder} is not writable by {APACHE_USER}, the account the "
+                                 "application runs as; make it writable by that account, or unset "
+                                 f"{name} for a folder in the server root\n")
+        assert folder.stat().st_uid == os.geteuid(), "its owner is unchanged"
+        assert sorted(path.name for path in folder.iterdir()) == ["counter_1.db", "important.txt"]
+    finally:
+        folder.chmod(0o755)
+
+
+def test_missing_folders_are_made_for_apache_and_relative_ones_made_absolute(script, env, work):
+    result = start(script, env, cwd=work, PROMETHEUS_MULTIPROC_DIR="metrics/new", MODELHOST_STATE_DIR="state")
+    assert reported(result, "PROMETHEUS_MULTIPROC_DIR") == str(work / "metrics" / "new")
+    assert reported(result, "MODELHOST_STATE_DIR") == str(work / "state")
+    for folder in (work / "metrics" / "new", work / "state"):
+        assert folder.is_dir() and folder.stat().st_uid == pwd.getpwnam(APACHE_USER).pw_uid
+
+
+def test_the_default_metrics_folder_loses_the_metrics_of_an_earlier_start(script, env, work):
+    assert start(script, env).returncode == 0
+    folder = work / "server-root" / "prometheus"
+    _fill(folder, METRIC_FILES)
+    result = start(script, env)
+    assert reported(result, "PROMETHEUS_MULTIPROC_DIR") == str(folder)
+    assert list(folder.iterdir()) == []
