@@ -356,3 +356,18 @@ def test_the_default_metrics_folder_loses_the_metrics_of_an_earlier_start(script
     result = start(script, env)
     assert reported(result, "PROMETHEUS_MULTIPROC_DIR") == str(folder)
     assert list(folder.iterdir()) == []
+
+
+# --- No more listening sockets than Apache processes -----------------------------------------
+
+@pytest.mark.parametrize("server_limit", [1, 2, 3, 21])
+def test_apache_gets_no_more_listening_sockets_than_processes(script, env, server_limit):
+    """Apache opens (online cores // ratio) sockets, one when the ratio is the cores or more, and
+    starts a child per socket even past ServerLimit, where its parent crashes (AH00060)."""
+    result = start(script, env, MODELHOST_TEST_SERVER_LIMIT=str(server_limit))
+    ratio = int(reported(result, "MODELHOST_LISTEN_BUCKETS_RATIO"))
+    cores = os.sysconf("SC_NPROCESSORS_ONLN")
+    sockets = 1 if cores <= ratio else cores // ratio
+    assert 1 <= sockets <= server_limit, (cores, ratio)
+    if server_limit >= cores or cores % server_limit == 0:
+        assert sockets == min(cores, server_limit), "one per process, or per core when there are fewer cores"
