@@ -194,3 +194,92 @@ def test_with_no_replica_ready_the_answer_is_a_problem_document(running_balancer
     assert problem["status"] == 503 and problem["request_id"] == "none-ready"
     assert problem["detail"].startswith("No replica is ready to answer")
     assert problem["instance"] == "/v1/models"
+
+
+# --- Settings that Apache's configuration reads ------------------------------------------------
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("MODELHOST_HOST", "127.0.0.1\nHeader always set X-Injected yes",
+     "MODELHOST_HOST must be an IP address or a host name, got $'127.0.0.1\\nHeader always set X-Injected yes'; "
+     "set it to an address such as 0.0.0.0"),
+    ("MODELHOST_HOST", "0.0.0.0 8001", "MODELHOST_HOST must be an IP address or a host name, got '0.0.0.0 8001'"),
+    ("MODELHOST_HOST", "[::1", "MODELHOST_HOST must be an IP address or a host name, got '[::1'"),
+    ("MODELHOST_APACHE_LOG_LEVEL", "warn\nHeader always set X-Injected yes",
+     "MODELHOST_APACHE_LOG_LEVEL must be Apache's LogLevel on one line, got $'warn\\nHeader always set X-Injected "
+     "yes'; set it to an Apache log level (emerg, alert, crit, error, warn, notice, info, debug, trace1 to trace8)"),
+    ("MODELHOST_APACHE_LOG_LEVEL", "warn proxy:loud", "MODELHOST_APACHE_LOG_LEVEL: 'proxy:loud' is not a log level"),
+    ("MODELHOST_SERVER_ROOT", "{tmp}/it's", "MODELHOST_SERVER_ROOT must be a path of letters, digits and . _ - + @ / "
+                                            "only (Apache's configuration reads it), got '{tmp}/it's'; set"),
+])
+def test_a_setting_that_would_add_to_apaches_configuration_is_refused(balancer_dir: Path, tmp_path: Path,
+                                                                      setting: str, value: str, message: str) -> None:
+    root = tmp_path / "roots"
+    root.mkdir()
+    settings = {"MODELHOST_PORT": str(free_port()), "MODELHOST_SERVER_ROOT": str(root),
+                setting: value.format(tmp=tmp_path)}
+    result = run_start(balancer_dir, "-t", **settings)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("balancer-start: ") and message.format(tmp=tmp_path) in line, line
+    assert result.stdout == "" and list(root.iterdir()) == [] and not list(tmp_path.glob("it*")), \
+        "refused before anything was written"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="MODELHOST_USER and MODELHOST_GROUP apply when started as root")
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("MODELHOST_USER", "33", "MODELHOST_USER must be the name of an account (letters, digits, _ . -; not a number), "
+                             "got '33'; set it to one that getent passwd lists"),
+    ("MODELHOST_USER", "no-such-user-mh", "MODELHOST_USER: there is no account 'no-such-user-mh' on this system"),
+    ("MODELHOST_GROUP", "no-such-group-mh", "MODELHOST_GROUP: there is no group 'no-such-group-mh' on this system "
+                                            "(getent group no-such-group-mh finds none); set it to one that getent"),
+    ("MODELHOST_GROUP", "www-data\nGroup root", "MODELHOST_GROUP must be the name of a group"),
+])
+def test_an_account_that_is_not_one_of_this_system_is_refused(balancer_dir: Path, tmp_path: Path, setting: str,
+                                                              value: str, message: str) -> None:
+    result = run_start(balancer_dir, "-t", MODELHOST_PORT=str(free_port()), MODELHOST_SERVER_ROOT=str(tmp_path),
+                       **{setting: value})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == [], "refused before the server root was made"
+
+
+@pytest.mark.parametrize(("host", "listen"), [("::1", "[::1]"), ("::", "[::]"), ("[::]", "[::]"),
+                                              ("localhost", "localhost")])
+def test_ipv6_addresses_and_host_names_are_accepted(balancer_dir: Path, tmp_path: Path, host: str,
+                                                    listen: str) -> None:
+    port = free_port()
+    result = run_start(balancer_dir, "-t", MODELHOST_PORT=str(port), MODELHOST_HOST=host,
+                       MODELHOST_SERVER_ROOT=str(tmp_path), MODELHOST_APACHE_LOG_LEVEL="warn proxy:info",
+                       MODELHOST_BALANCER_REPLICAS="127.0.0.1:1", MODELHOST_BALANCER_DISCOVERY_SECONDS="0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Syntax OK" in result.stderr
+    assert f"listen             http://{listen}:{port}/" in result.stdout
+    assert "logs               Apache level warn proxy:info" in result.stdout
+
+
+def test_a_replica_whose_reverse_name_is_not_a_host_name_is_written_by_its_address(balancer_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    """The reverse lookup's answer comes from whoever runs the DNS or /etc/hosts: members.conf gets
+    the address instead of a name that would end the BalancerMember's quoted URL."""
+    replica = start_replica("a")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    getent = bin_dir / "getent"
+    getent.write_text('#!/usr/bin/env bash\n'
+                      'case $1 in\n'
+                      '    ahostsv4) echo "127.0.0.1       STREAM $2" ;;\n'
+                      '    hosts) echo "127.0.0.1       evil\\"name\\"timeout=1" ;;\n'
+                      '    *) exec /usr/bin/getent "$@" ;;\n'
+                      'esac\n')
+    getent.chmod(0o755)
+    try:
+        result = run_start(balancer_dir, "-t", MODELHOST_PORT=str(free_port()), MODELHOST_SERVER_ROOT=str(tmp_path),
+                           MODELHOST_BALANCER_REPLICAS=f"replica.test:{replica.server_port}",
+                           MODELHOST_BALANCER_DISCOVERY_SECONDS="0", PATH=f"{bin_dir}:{os.environ['PATH']}")
+    finally:
+        replica.shutdown()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"members now        127.0.0.1:{replica.server_port}" in result.stdout
+    [members] = tmp_path.glob("modelhost-balancer.*/members.conf")
+    [line] = [line for line in members.read_text().splitlines() if line.startswith("BalancerMember")]
+    assert line.startswith(f'BalancerMember "http://127.0.0.1:{replica.server_port}" ') and "evil" not in line
