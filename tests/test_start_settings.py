@@ -281,9 +281,10 @@ def test_an_existing_group_reaches_apache(script, env):
 
 # --- Folders a setting names are not emptied, nor handed over --------------------------------
 
-#: prometheus_client's files of processes of an earlier start (<type>_<pid>.db).
+#: The metrics of an earlier start: prometheus_client's files of its processes (<type>_<pid>.db) and
+#: those that the counts of its ended processes were folded into (app/telemetry.py).
 METRIC_FILES = ["counter_12.db", "gauge_livesum_34.db", "gauge_all_5.db", "gauge_mostrecent_6.db", "histogram_7.db",
-                "summary_8.db"]
+                "summary_8.db", "counter_ended.db", "histogram_ended.db", "summary_ended.db"]
 #: What else someone may keep in a folder they point PROMETHEUS_MULTIPROC_DIR at.
 OTHER_FILES = ["important.txt", "users.db", "counter.db", "notes/counter_9.db"]
 
