@@ -93,6 +93,8 @@ def env_for(**settings: str) -> dict[str, str]:
 
 
 def run_start(balancer_dir: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    # Each start makes a server root; in the test's folder, it goes with it.
+    settings.setdefault("MODELHOST_SERVER_ROOT", str(balancer_dir.parent))
     return subprocess.run([str(balancer_dir / "balancer" / "balancer-start"), *args], env=env_for(**settings),
                           capture_output=True, text=True, timeout=60)
 
@@ -135,7 +137,8 @@ def running_balancer(balancer_dir: Path) -> Iterator[tuple[str, list[ThreadingHT
     process = subprocess.Popen([str(balancer_dir / "balancer" / "balancer-start")], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
                                env=env_for(MODELHOST_PORT=str(port), MODELHOST_BALANCER_REPLICAS=members,
-                                           MODELHOST_BALANCER_DISCOVERY_SECONDS="1"))
+                                           MODELHOST_BALANCER_DISCOVERY_SECONDS="1",
+                                           MODELHOST_SERVER_ROOT=str(balancer_dir.parent)))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
