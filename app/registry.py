@@ -7,10 +7,11 @@ set of versions, never a version half loaded. A version is checked before it joi
 loading, its schema and one trial prediction); one that fails any check is recorded as failed
 with the reason and never stops the others from serving.
 
-At the end of every scan the watcher settles the registry: each model that serves has its
-default remembered as its last good one, the fallback while a pinned default is not loaded,
-and the one model readiness counts it by. A process that joins a running server adopts the
-server's memory of both (``app.fleet``), so it routes and reports readiness like its neighbours.
+At the end of every scan the watcher settles the registry: the default of each model that
+serves is remembered as its last good one. It is the fallback while a pinned default is not
+loaded, and it marks the models readiness counts (those that have served). A process that joins
+a running server adopts the server's memory of both (``app.fleet``), so it routes and reports
+readiness like its neighbours.
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ default route's traffic to a canary version::
 
 Every key is optional. The file is checked against a JSON Schema; an invalid one is refused
 as a whole (the registry keeps the last good one in force). What the file asks for applies
-only to versions that loaded: a pinned default that is not loaded leaves the default in
-force, and a canary that is not loaded gets no traffic.
+only to versions that loaded: a pinned default that is not loaded leaves the model's last good
+default in force (``app.registry``), and a canary that is not loaded gets no traffic.
 """
 from __future__ import annotations
 
@@ -113,9 +113,9 @@ def route(config: ServingConfig, versions: list[int], loaded: list[int], previou
     """Resolve the config against the versions present and those that loaded.
 
     The default is the pinned one when it loaded. Otherwise it is the highest version that
-    loaded; with a pin that did not load, the previous default keeps serving while it is
-    loaded, so a bad new version named in the file never takes over. With nothing loaded the
-    highest version is the default (and answers 503).
+    loaded; with a pin that did not load, ``previous`` (the model's last good default) keeps
+    serving while it is loaded, so a bad new version named in the file never takes over. With
+    nothing loaded the highest version is the default (and answers 503).
     """
     if config.default in loaded:
         default = config.default
