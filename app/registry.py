@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 from flask import Flask, current_app
 
 from .errors import ModelNotFound, ModelNotReady
-from .repository import NAME_PATTERN, VERSION_PATTERN, Fingerprint, LoadError, Repository
+from .repository import NAME_PATTERN, VERSION_PATTERN, Fingerprint, LoadError, Repository, without_server_paths
 from .runtime import open_version
 from .serving import ServingConfig
 from .telemetry import LOAD_SECONDS, LOADED, LOADS
@@ -125,25 +126,26 @@ class ModelRegistry:
                                 "Copy that version into the repository or change the label in serving.json.")
         return entry
 
-    def plot_file(self, entry: ModelVersion, kind: str) -> Path:
-        """The PNG of one of the version's plots, or ModelNotFound when model.json names none.
+    def plot_file(self, entry: ModelVersion, kind: str) -> BinaryIO:
+        """The PNG of one of the version's plots, opened, or ModelNotFound when model.json names none.
 
         Only a file of the version directory that resolves inside the repository is served: a
-        link to anywhere else is refused like a missing file (and logged for the operator).
+        link to anywhere else is refused like a missing file (and logged for the operator). The
+        file is opened once and checked on its descriptor, so the one sent is the one checked.
         """
         filename = (entry.metadata.get("plots") or {}).get(kind)
         missing = ModelNotFound(f"Model '{entry.name}' version {entry.version} has no plot '{kind}'; "
                                 "its model card lists the plots it has.")
         if not isinstance(filename, str) or not filename.endswith(".png") or "/" in filename or "\\" in filename:
             raise missing
+        path = entry.path / filename
+        if not path.exists():
+            raise missing
         try:
-            path = self.repository.inside(entry.path / filename)
+            return self.repository.open_file(path)
         except LoadError as exc:
             log.warning("Not serving plot %s of model %s version %s: %s", kind, entry.name, entry.version, exc)
             raise missing from None
-        if not path.is_file():
-            raise missing
-        return path
 
     def all_ready(self) -> bool:
         """True when every version of every model loaded."""
@@ -317,7 +319,7 @@ class ModelRegistry:
         """
         for root in {str(self.root.resolve()), str(self.root)}:
             message = message.replace(root + "/", "").replace(root, "the model repository")
-        return message
+        return without_server_paths(message)
 
 
 def init_app(app: Flask) -> None:

@@ -45,7 +45,8 @@ def read_serving(registry: ModelRegistry, name: str, last_good: ServingConfig) -
         text = registry.repository.read_serving(name)
         return (ServingConfig() if text is None else parse_serving(text, where)), None
     except (OSError, LoadError, ServingFileError) as exc:
-        detail = str(exc) if not isinstance(exc, OSError) else f"{where} cannot be read ({exc}); fix its permissions"
+        detail = (str(exc) if not isinstance(exc, OSError) else
+                  f"{where} cannot be read ({exc.strerror or type(exc).__name__}); fix its permissions")
         kept = "the last good one stays in force" if last_good != ServingConfig() else "none is in force"
         log.error("Model %s: refusing its serving file, %s: %s", name, kept, detail)
         return last_good, detail

@@ -139,3 +139,16 @@ def test_input_a_model_rejects_is_answered_without_the_server_paths_in_its_error
     assert answer.status_code == 400
     assert answer.get_json()["detail"] == "The model rejected the input: values over 100 need the table in <path>"
     assert ABSENT in caplog.text, "the log keeps the whole text"
+
+
+def test_an_unexpected_load_failure_shows_its_class_and_message_without_paths(repo, monkeypatch):
+    import app.registry as registry_module
+
+    def fails(*args, **kwargs):
+        raise RuntimeError(f"cannot map {sys.prefix}/lib/{Path(sklearn.__file__).name} at {ABSENT}")
+
+    monkeypatch.setattr(registry_module, "open_version", fails)
+    client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
+    error = client.get("/v1/models/linear/versions/1").get_json()["error"]
+    assert error.startswith("loading failed unexpectedly (RuntimeError: cannot map"), error
+    assert leaks(error) == [], error
