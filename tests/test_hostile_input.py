@@ -5,7 +5,9 @@ problem document naming what is wrong, on every protocol and body kind that coul
 """
 from __future__ import annotations
 
+import gzip
 import io
+import json
 
 import pytest
 
@@ -145,3 +147,58 @@ def test_json_values_within_a_narrow_float_type_predict(client):
     for datatype, values in (("FP16", [5.0, 3.4, 1.5, 65519.0]), ("FP32", [5.0, 3.4, 1.5, 3.4e38])):
         response = client.post("/v2/models/iris/infer", json={"inputs": tensors(datatype, values)})
         assert response.status_code == 200, response.get_json()
+
+
+# --- Probed and sound: kept that way -------------------------------------------------------------
+
+
+def framed_request(client, inputs: list[dict], binary: bytes, outputs: list[dict] | None = None):
+    header = json.dumps({"inputs": inputs, **({"outputs": outputs} if outputs else {})}).encode()
+    return client.post("/v2/models/iris/infer", data=header + binary, content_type="application/octet-stream",
+                       headers={HEADER: str(len(header))})
+
+
+@pytest.mark.parametrize("shape, size, fragment", [
+    ([2**31, 2**31], 32, "takes"),
+    ([2**62], 32, "takes"),
+    ([2**62, 2**62, 2**62], 32, "takes"),
+    ([1, 4], 2**62, "bytes of binary data are left"),
+    ([1, 4], 2**63 - 1, "bytes of binary data are left"),
+])
+def test_huge_shapes_and_binary_sizes_are_a_400_without_allocating(client, shape, size, fragment):
+    tensor = {"name": "input-0", "datatype": "FP64", "shape": shape, "parameters": {"binary_data_size": size}}
+    problem(framed_request(client, [tensor], b"\0" * 32), 400, fragment)
+
+
+def test_huge_shapes_in_json_are_a_400(client):
+    body = {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [2**62, 4], "data": ROW}]}
+    problem(client.post("/v2/models/iris/infer", json=body), 400, "takes")
+
+
+def test_bool_and_bytes_data_of_the_other_kind_are_refused(client):
+    as_bool = [{"name": n, "datatype": "BOOL", "shape": [1], "parameters": {"binary_data_size": 5}}
+               for n in IRIS_FEATURES]
+    problem(framed_request(client, as_bool, b"\x01\x00\x00\x00x" * 4), 400)
+    as_bytes = tensors("BYTES", ["5.0", "3.4", "1.5", "0.2"])
+    problem(client.post("/v2/models/iris/infer", json={"inputs": as_bytes}), 400, "BYTES")
+
+
+def test_an_output_asked_for_twice_is_a_400(client):
+    outputs = [{"name": "predict"}, {"name": "predict"}]
+    problem(client.post("/v2/models/iris/infer", json={"inputs": tensors(), "outputs": outputs}), 400,
+            "asked for twice")
+
+
+def test_nine_thousand_tensors_are_refused(client):
+    inputs = [{"name": f"t{i}", "datatype": "FP64", "shape": [1], "data": [1.0]} for i in range(9000)]
+    response = client.post("/v2/models/iris/infer", json={"inputs": inputs})
+    assert response.status_code in (400, 413), response.status_code
+    assert response.mimetype == "application/problem+json"
+
+
+def test_a_gzip_bomb_is_a_413(client):
+    bomb = gzip.compress(b"\0" * (200 << 20), compresslevel=9)
+    assert len(bomb) < 1 << 20
+    for path in ("/v2/models/iris/infer", "/v1/models/iris/predict", "/v1/models/iris:predict"):
+        problem(client.post(path, data=bomb, content_type="application/json", headers={"Content-Encoding": "gzip"}),
+                413, "inflates to more than the limit")
