@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from .test_start_script import script  # noqa: F401 - the fixture: a copy of the start script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "docker" / "modelhost-start"
 IS_ROOT = os.geteuid() == 0
 #: The account Apache's processes run as: www-data when the script runs as root, else the tester.
@@ -72,21 +74,6 @@ def open_folder() -> Path:
     path = Path(tempfile.mkdtemp(prefix="modelhost-settings-test-"))
     path.chmod(0o755)
     return path
-
-
-@pytest.fixture(scope="module")
-def script() -> Iterator[Path]:
-    """A copy of the start script beside an application MODELHOST_USER can read."""
-    app_dir = open_folder()
-    try:
-        (app_dir / "docker").mkdir()
-        shutil.copy(SCRIPT, app_dir / "docker" / "modelhost-start")
-        shutil.copy(SCRIPT.parent / "cors-origins.sh", app_dir / "docker" / "cors-origins.sh")
-        (app_dir / "app").mkdir()
-        (app_dir / "flask.wsgi").write_text("")
-        yield app_dir / "docker" / "modelhost-start"
-    finally:
-        shutil.rmtree(app_dir)
 
 
 @pytest.fixture
