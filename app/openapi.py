@@ -17,6 +17,7 @@ from . import oip
 from .registry import Model, ModelRegistry, ModelVersion
 from .runtime import Runtime
 from .schema import feature_schema
+from .tensors import NARROW_FLOAT_MAX
 from .scoring import example_csv, output_columns
 from .violations import INT64_MAX
 
@@ -224,7 +225,8 @@ def v2_request_schema(runtime: Runtime) -> dict[str, Any]:
         # take -(2^63 - 1) to 2^63 - 1, as on /v1.
         kinds = {"INT64": {"type": "integer", "minimum": -INT64_MAX, "maximum": INT64_MAX}}
         if all(f.get("type", "number") == "number" for f in schema.features):
-            kinds = {"FP64": {"type": "number"}, "FP32": {"type": "number"},
+            fp32 = NARROW_FLOAT_MAX["FP32"]  # beyond it an FP32 element would be infinite: refused
+            kinds = {"FP64": {"type": "number"}, "FP32": {"type": "number", "minimum": -fp32, "maximum": fp32},
                      "INT64": {"type": "integer", "minimum": -INT64_MAX - 1, "maximum": INT64_MAX}}
         inputs = {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": [{
             "type": "object", "required": ["name", "datatype", "shape", "data"], "additionalProperties": False,

@@ -277,10 +277,10 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
             wrong = [i for i, v in enumerate(values) if not info.min <= v <= info.max]
             raise _listed(where, name, wrong, f"is beyond the range of {datatype} ({info.min} to {info.max})",
                           values)
-    if datatype in _NARROW_FLOATS and values:
+    if datatype in NARROW_FLOAT_MAX and values:
         # A JSON number is a double; FP16 and FP32 hold less, and beyond their range a value
         # becomes infinity, as the same element sent as binary data cannot be.
-        largest = float(np.finfo(FIXED[datatype]).max)
+        largest = NARROW_FLOAT_MAX[datatype]
         with np.errstate(over="ignore"):
             cast = np.asarray(values, dtype=np.float64).astype(FIXED[datatype])
         beyond = np.flatnonzero(~np.isfinite(cast))
@@ -290,7 +290,8 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
     return values
 
 
-_NARROW_FLOATS = frozenset({"FP16", "FP32"})
+#: The largest finite value of the floating-point datatypes narrower than a JSON number (a double).
+NARROW_FLOAT_MAX = {name: float(np.finfo(FIXED[name]).max) for name in ("FP16", "FP32")}
 _JSON_KINDS: dict[str, tuple[type, ...]] = {"BOOL": (bool,), BYTES: (str,), **{t: (int,) for t in INTEGERS}}
 _JSON_WORDS = {(bool,): "true or false", (str,): "a string", (int,): "a whole number", (int, float): "a number"}
 

@@ -202,3 +202,18 @@ def test_a_gzip_bomb_is_a_413(client):
     for path in ("/v2/models/iris/infer", "/v1/models/iris/predict", "/v1/models/iris:predict"):
         problem(client.post(path, data=bomb, content_type="application/json", headers={"Content-Encoding": "gzip"}),
                 413, "inflates to more than the limit")
+
+
+def test_the_documented_fp32_rows_are_those_the_server_takes(client):
+    """The model's documented V2 request (which fuzzers follow) bounds FP32 elements as the server does."""
+    from jsonschema import Draft4Validator
+
+    spec = client.get("/apispec.json").get_json()
+    reference = spec["paths"]["/v2/models/iris/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    validator = Draft4Validator({**reference, "components": spec["components"]})
+    largest = 3.4028234663852886e38
+    for value, documented in ((largest, True), (-largest, True), (3.5e38, False), (-1e39, False)):
+        body = {"inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1, 4], "data": [*ROW[:3], value]}]}
+        assert validator.is_valid(body) is documented, value
+        answered = client.post("/v2/models/iris/infer", json=body).status_code
+        assert (answered == 200) is documented, (value, answered)
