@@ -279,11 +279,10 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
                           values)
     if datatype in NARROW_FLOAT_MAX and values:
         # A JSON number is a double; FP16 and FP32 hold less, and beyond their range a value
-        # becomes infinity, as the same element sent as binary data cannot be.
+        # would become infinity, as the same element sent as binary data cannot be. The bound is
+        # the type's largest value itself, as the API docs state it.
         largest = NARROW_FLOAT_MAX[datatype]
-        with np.errstate(over="ignore"):
-            cast = np.asarray(values, dtype=np.float64).astype(FIXED[datatype])
-        beyond = np.flatnonzero(~np.isfinite(cast))
+        beyond = np.flatnonzero(np.abs(np.asarray(values, dtype=np.float64)) > largest)
         if len(beyond):
             raise _listed(where, name, beyond, f"is beyond the range of {datatype} (-{largest:g} to {largest:g}); "
                           "declare the tensor FP64")

@@ -132,7 +132,9 @@ def test_floats_where_the_protocol_takes_whole_numbers_are_a_400(client):
 @pytest.mark.parametrize("datatype, value, fragment", [
     ("FP16", 1e300, "FP16 (-65504 to 65504)"),
     ("FP16", 70000, "FP16"),
-    ("FP16", -65520.0, "FP16"),  # rounds to -infinity; 65519 would round to 65504
+    ("FP16", -65520.0, "FP16"),
+    ("FP16", 65505.0, "FP16"),  # would round to 65504, but is beyond the largest FP16 all the same
+    ("FP32", 3.402823466385289e38, "FP32"),  # one step past the largest FP32
     ("FP32", 3.5e38, "FP32"),
     ("FP32", -1e39, "FP32"),
 ])
@@ -144,7 +146,7 @@ def test_json_values_beyond_a_narrow_float_type_are_a_400(client, datatype, valu
 
 
 def test_json_values_within_a_narrow_float_type_predict(client):
-    for datatype, values in (("FP16", [5.0, 3.4, 1.5, 65519.0]), ("FP32", [5.0, 3.4, 1.5, 3.4e38])):
+    for datatype, values in (("FP16", [5.0, 3.4, 1.5, 65504.0]), ("FP32", [5.0, 3.4, 1.5, 3.4e38])):
         response = client.post("/v2/models/iris/infer", json={"inputs": tensors(datatype, values)})
         assert response.status_code == 200, response.get_json()
 
@@ -212,7 +214,8 @@ def test_the_documented_fp32_rows_are_those_the_server_takes(client):
     reference = spec["paths"]["/v2/models/iris/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     validator = Draft4Validator({**reference, "components": spec["components"]})
     largest = 3.4028234663852886e38
-    for value, documented in ((largest, True), (-largest, True), (3.5e38, False), (-1e39, False)):
+    for value, documented in ((largest, True), (-largest, True), (3.402823466385289e38, False), (3.5e38, False),
+                              (-1e39, False)):
         body = {"inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1, 4], "data": [*ROW[:3], value]}]}
         assert validator.is_valid(body) is documented, value
         answered = client.post("/v2/models/iris/infer", json=body).status_code
