@@ -55,14 +55,14 @@ DEFAULTS: dict[str, Any] = {
     "CSV_ESCAPE_FORMULAS": False,
     # The one access line per request (method, path, status, duration, model fields, request id).
     "ACCESS_LOG": True,
-    # Adaptive batching of concurrent requests (app/batching.py): the defaults of every model
+    # Adaptive batching of concurrent requests (app/core/batching.py): the defaults of every model
     # version; model.json's "batching" object overrides them per version, and BATCHING_MODELS
     # ({"<model>": {"enabled": ..., "max_rows": ..., "max_wait_us": ...}}) per model.
     "BATCHING": True,
     "BATCH_MAX_ROWS": 256,
     "BATCH_MAX_WAIT_US": 1000,
     "BATCHING_MODELS": {},
-    # Origins of browser front-ends that may call the API from another site (app/cors.py), such as
+    # Origins of browser front-ends that may call the API from another site (app/http/cors.py), such as
     # ["https://dash.example.com", "http://localhost:3000"]; MODELHOST_CORS_ORIGINS takes them
     # comma-separated. "*" alone allows every origin. Empty: no CORS headers at all.
     "CORS_ORIGINS": [],
@@ -160,7 +160,7 @@ def _coerce(app: Flask) -> None:
 
 
 def _switch(key: str, value: Any) -> bool:
-    from .schema import FALSE_WORDS, TRUE_WORDS
+    from app.core.schema import FALSE_WORDS, TRUE_WORDS
 
     if isinstance(value, bool):
         return value
@@ -197,7 +197,7 @@ def _seconds(app: Flask, key: str, high: float) -> None:
 
 def _check_batching(app: Flask) -> None:
     """Check the batching settings now, so a typo stops the server at start, not a request."""
-    from .batching import BatchSettings, parse_settings
+    from app.core.batching import BatchSettings, parse_settings
 
     models = app.config["BATCHING_MODELS"]
     if not isinstance(models, dict):

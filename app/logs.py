@@ -19,7 +19,7 @@ from typing import TextIO
 
 from flask import Flask, Response, has_request_context, request
 
-from . import requeststate
+from app.http import state as requeststate
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"

@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from app import create_app
-from app.runtime import sha256_of
+from app.core.runtime import sha256_of
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 SETOSA = {"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_width": 0.2}
@@ -118,7 +118,7 @@ def runner(app):
 
 def live_app(repo: Path, **config):
     """An application whose watcher the test drives (no polling), with a short settle time."""
-    from app.watcher import get_watcher
+    from app.extensions import get_watcher
 
     app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "REPOSITORY_POLL_SECONDS": 0, **config})
     get_watcher(app).settle_seconds = SETTLE
@@ -127,7 +127,7 @@ def live_app(repo: Path, **config):
 
 def apply_changes(app) -> None:
     """Scan, let the files age past the settle time, and scan again: every stable change is applied."""
-    from app.watcher import get_watcher
+    from app.extensions import get_watcher
 
     watcher = get_watcher(app)
     watcher.scan()

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from app.batching import Batcher, BatchSettings, parse_settings
+from app.core.batching import Batcher, BatchSettings, parse_settings
 
 
 class Recorder:

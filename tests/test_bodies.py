@@ -18,8 +18,8 @@ import pytest
 import tritonclient.http as triton
 
 from app import create_app
-from app.bodies import inflate
-from app.errors import InvalidInput, PayloadTooLarge
+from app.http.bodies import inflate
+from app.core.errors import InvalidInput, PayloadTooLarge
 
 from .conftest import SETOSA, problem
 from .test_v2 import numpy_inputs

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app, demo
-from app.registry import ModelRegistry
+from app import create_app
+
+from app.training import demo
+from app.core.registry import ModelRegistry
 from tests.conftest_training import (cli, house_csv, model_repo, read_json, shop_csv, shop_frame,  # noqa: F401
                                      write_csv)
 
@@ -184,7 +186,7 @@ def test_train_demo_skips_existing_models_unless_forced(demo_repo, tmp_path, mon
 
 
 def test_estimator_choices_are_the_estimators_training_knows():
-    from app import training
-    from app.cli import ESTIMATOR_NAMES
+    from app.training import train as training
+    from app.training.cli import ESTIMATOR_NAMES
 
     assert ESTIMATOR_NAMES == tuple(training.ESTIMATORS)

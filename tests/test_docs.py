@@ -11,7 +11,9 @@ from flask import Flask
 from openapi_spec_validator import validate
 from sklearn.linear_model import LogisticRegression
 
-from app import create_app, docs
+from app import create_app
+
+from app.http import docs
 from tests.conftest import IRIS_FEATURES, _iris_like, iris_metadata, write_version
 
 
@@ -175,7 +177,7 @@ def test_the_reload_needs_the_admin_token_only_where_one_is_configured(repo):
 
 
 def test_request_schema_is_the_validating_schema(app, spec):
-    from app.registry import get_registry
+    from app.extensions import get_registry
 
     with app.app_context():
         schema = get_registry().get("iris").ready_runtime().schema

@@ -81,7 +81,7 @@ def test_wrong_method_is_405_with_allow(client):
 
 def test_error_list_is_capped_and_validation_stops_at_the_cap(repo, monkeypatch):
     from app import create_app
-    from app.schema import InputSchema
+    from app.core.schema import InputSchema
 
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
     checked = []
@@ -195,7 +195,7 @@ def test_model_whose_every_version_failed_is_503(repo):
 
 
 def test_unexpected_failure_is_500_without_internals(app, client, monkeypatch):
-    from app.runtime import Runtime
+    from app.core.runtime import Runtime
 
     def explode(self, matrix, probabilities):
         raise RuntimeError("secret internal state")
@@ -218,7 +218,7 @@ def test_token_protects_the_api_when_configured(repo):
 
 
 def test_input_the_model_itself_rejects_is_400_on_the_api_the_form_and_csv(client, monkeypatch):
-    from app.runtime import Runtime
+    from app.core.runtime import Runtime
 
     def reject(self, matrix, probabilities):
         raise ValueError("Found unknown categories ['x'] in column 0 during transform")

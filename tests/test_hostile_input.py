@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from app.decoding import MAX_DEPTH, check_depth
-from app.errors import InvalidInput
+from app.core.codecs.jsonbody import MAX_DEPTH, check_depth
+from app.core.errors import InvalidInput
 
 from .conftest import IRIS_FEATURES, problem
 

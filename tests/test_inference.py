@@ -16,9 +16,9 @@ from prometheus_client import REGISTRY
 from sklearn.ensemble import RandomForestClassifier
 
 from app import create_app
-from app.batching import BatchSettings
-from app.inference import get_service
-from app.registry import get_registry
+from app.core.batching import BatchSettings
+from app.extensions import get_service
+from app.extensions import get_registry
 from tests.conftest import IRIS_FEATURES, iris_metadata, write_version
 from tests.test_predict import SETOSA
 

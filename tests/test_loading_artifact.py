@@ -10,8 +10,8 @@ from pathlib import Path
 
 import joblib
 
-from app.registry import ModelRegistry
-from app.repository import Repository
+from app.core.registry import ModelRegistry
+from app.storage.repository import Repository
 
 
 def load(root: Path) -> ModelRegistry:

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from app import create_app
-from app.registry import ModelRegistry
+from app.core.registry import ModelRegistry
 from tests.conftest import write_version
 
 #: A pickle of a class scikit-learn does not have, as an artifact written by another version gives.
@@ -118,7 +118,7 @@ def test_a_trial_prediction_that_fails_on_a_server_path_does_not_show_it(tmp_pat
     ("<module 'builtins' (built-in)>", None),
 ])
 def test_without_server_paths(text, shown):
-    from app.repository import without_server_paths
+    from app.storage.repository import without_server_paths
 
     assert without_server_paths(text) == (text if shown is None else shown)
 
@@ -142,7 +142,7 @@ def test_input_a_model_rejects_is_answered_without_the_server_paths_in_its_error
 
 
 def test_an_unexpected_load_failure_shows_its_class_and_message_without_paths(repo, monkeypatch):
-    import app.registry as registry_module
+    import app.core.registry as registry_module
 
     def fails(*args, **kwargs):
         raise RuntimeError(f"cannot map {sys.prefix}/lib/{Path(sklearn.__file__).name} at {ABSENT}")

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from app.errors import ModelNotFound
-from app.registry import ModelRegistry
+from app.core.errors import ModelNotFound
+from app.core.registry import ModelRegistry
 from tests.conftest import write_version
 
 
@@ -57,7 +57,7 @@ def test_skops_with_untrusted_types_is_refused_with_a_clear_log_line(tmp_path, c
 
     pipe = make_pipeline(FunctionTransformer(double), LinearRegression()).fit([[1.0], [2.0], [3.0]], [1, 2, 3])
     write_version(tmp_path, "risky", 1, pipe, artifact="model.skops")
-    with caplog.at_level(logging.ERROR, logger="app.registry"):
+    with caplog.at_level(logging.ERROR, logger="app.core.registry"):
         registry = load(tmp_path)
     entry = registry.get("risky")
     assert entry.status == "failed" and "SKOPS_TRUSTED_TYPES" in entry.error
@@ -153,16 +153,16 @@ def test_model_json_of_the_wrong_shape_is_a_load_error_not_a_crash(repo, text):
 
 
 def test_unexpected_exception_while_loading_fails_that_version_only(repo, monkeypatch, caplog):
-    import app.registry
+    import app.core.registry
 
-    real = app.registry.open_version
+    real = app.core.registry.open_version
 
     def explode(repository, path, name, version, trusted):
         if name == "linear":
             raise MemoryError("out of memory while unpickling")
         return real(repository, path, name, version, trusted)
 
-    monkeypatch.setattr(app.registry, "open_version", explode)
+    monkeypatch.setattr(app.core.registry, "open_version", explode)
     registry = load(repo)
     assert registry.get("linear").status == "failed"
     assert "MemoryError" in registry.get("linear").error

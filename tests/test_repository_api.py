@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.watcher import get_watcher
+from app.extensions import get_watcher
 from tests.conftest import SETOSA, default_version, iris_metadata, live_app, write_version
 
 ADMIN = {"Authorization": "Bearer admin-secret"}

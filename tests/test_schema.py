@@ -6,9 +6,9 @@ import pytest
 import orjson
 from jsonschema import Draft202012Validator
 
-from app.decoding import decode_json
-from app.errors import InvalidInput
-from app.schema import InputSchema
+from app.core.codecs.jsonbody import decode_json
+from app.core.errors import InvalidInput
+from app.core.schema import InputSchema
 
 FEATURES = [{"name": "n", "type": "number"}, {"name": "i", "type": "integer"},
             {"name": "s", "type": "string", "enum": ["a", "b"]}, {"name": "b", "type": "boolean"},

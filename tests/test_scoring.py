@@ -13,10 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import create_app, csvreading, scoring
-from app.csvreading import CsvLimits
-from app.errors import InvalidInput
-from app.schema import InputSchema
+from app import create_app
+
+from app.core.codecs import csvfile as csvreading
+
+from app.core import scoring
+from app.core.codecs.csvfile import CsvLimits
+from app.core.errors import InvalidInput
+from app.core.schema import InputSchema
 from tests.conftest import _iris_like, write_version
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
@@ -190,7 +194,7 @@ def test_other_content_types_are_still_415_and_name_csv(client):
 @pytest.fixture(scope="module")
 def typed_client(tmp_path_factory: pytest.TempPathFactory):
     """A model trained on whole numbers, booleans, categories and numbers."""
-    from app import training
+    from app.training import train as training
 
     root = tmp_path_factory.mktemp("typed") / "models"
     rows = 40
@@ -491,9 +495,9 @@ def test_reading_and_scoring_do_not_import_pandas():
     script = textwrap.dedent("""
         import io, sys
         sys.modules["pandas"] = None  # any import of pandas now raises ImportError
-        from app.csvreading import CsvFile, CsvLimits
-        from app.schema import InputSchema
-        from app.scoring import score_csv
+        from app.core.codecs.csvfile import CsvFile, CsvLimits
+        from app.core.schema import InputSchema
+        from app.core.scoring import score_csv
 
         class Runtime:
             schema, classes = InputSchema([{"name": "x", "type": "number"}]), []

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from app.serving import ServingConfig, ServingFileError, parse_serving, route
+from app.core.routing import ServingConfig, ServingFileError, parse_serving, route
 from tests.conftest import SETOSA, apply_changes, default_version, iris_metadata, live_app, write_version
 
 

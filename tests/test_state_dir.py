@@ -1,6 +1,6 @@
 """The processes' shared folder (STATE_DIR) where no start script prepares it, as under a system Apache.
 
-Each server process joins the folder when it builds the application (app/fleet.py): the first
+Each server process joins the folder when it builds the application (app/core/fleet.py): the first
 process of a start removes what an earlier start left, and the Prometheus samples go to
 <STATE_DIR>/prometheus unless PROMETHEUS_MULTIPROC_DIR names a folder already. prometheus_client
 picks its multi-process mode when it is first imported, so every server here is a fresh Python
@@ -88,7 +88,7 @@ def test_the_first_process_of_a_start_clears_the_folder_and_keeps_every_processe
         finally:
             second.stop()
         # One of them ended (a recycled daemon process): the others keep what it counted, and
-        # its own files go (app/fleet.py folds its counts into those of the processes that ended).
+        # its own files go (app/core/fleet.py folds its counts into those of the processes that ended).
         third = Server(tmp_path, MODELHOST_STATE_DIR=str(state))
         third.stop()
         assert not [path for path in (state / "prometheus").iterdir() if f"_{second.pid}." in path.name]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import training
-from app.registry import ModelRegistry
-from app.runtime import sha256_of
+from app.training import train as training
+from app.core.registry import ModelRegistry
+from app.core.runtime import sha256_of
 from tests.conftest_training import (cli, house_csv, house_frame, model_repo, read_json, shop_csv,  # noqa: F401
                                      shop_frame)
 

@@ -10,7 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import create_app, demo, training
+from app import create_app
+
+from app.training import demo
+
+from app.training import train as training
 from tests.conftest import write_version
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
@@ -306,8 +310,8 @@ def test_dropped_in_regressor_card_shows_no_invented_range(ui):
 
 
 def test_form_fields_for_every_feature_type():
-    from app.schema import InputSchema
-    from app.ui import form_fields
+    from app.core.schema import InputSchema
+    from app.web.pages import form_fields
 
     schema = InputSchema([{"name": "member", "type": "boolean", "example": True},
                           {"name": "visits", "type": "integer", "minimum": 0, "maximum": 20, "example": 4},

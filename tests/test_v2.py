@@ -482,7 +482,7 @@ def test_unknown_paths_and_methods_under_v2_carry_error_too(client):
 
 
 def test_int64_rows_take_the_whole_int64_range_for_number_features(client, mixed_app):
-    # The document says so (app/openapi.py): number features take -2^63; whole-number ones stop at -(2^63 - 1).
+    # The document says so (app/http/openapi.py): number features take -2^63; whole-number ones stop at -(2^63 - 1).
     rows = {"name": "x", "datatype": "INT64", "shape": [1, 4], "data": [-(2**63), 0, 0, 2**63 - 1]}
     assert infer(client, {"inputs": [rows]}).status_code == 200
     tensors = [{"name": "visits", "datatype": "INT64", "shape": [1], "data": [-(2**63)]},
@@ -493,12 +493,12 @@ def test_int64_rows_take_the_whole_int64_range_for_number_features(client, mixed
 
 
 def test_the_plain_envelope_check_never_accepts_what_the_schema_refuses():
-    """app/tensors.py's quick check and REQUEST_SCHEMA agree: every variation refused by one is by the other."""
+    """app/core/codecs/tensors.py's quick check and REQUEST_SCHEMA agree: every variation refused by one is by the other."""
     import copy
 
     from jsonschema import Draft202012Validator
 
-    from app import tensors
+    from app.core.codecs import tensors
 
     validator = Draft202012Validator(tensors.REQUEST_SCHEMA)
     good = {"id": "a", "parameters": {"binary_data_output": True, "custom": 1},

@@ -10,7 +10,7 @@ import weakref
 
 import joblib
 
-from app.watcher import get_watcher
+from app.extensions import get_watcher
 from tests.conftest import SETOSA, SETTLE, apply_changes, default_version, iris_metadata, live_app, write_version
 
 
@@ -249,6 +249,6 @@ def test_a_problem_of_the_repository_is_logged_once_not_at_every_poll(repo, capl
     app = live_app(repo)
     for _ in range(3):
         get_watcher(app).scan()
-    messages = [r.getMessage() for r in caplog.records if r.name == "app.repository"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.storage.repository"]
     assert len([m for m in messages if "Bad Name" in m]) == 1
     assert len([m for m in messages if "draft" in m and "positive whole numbers" in m]) == 1

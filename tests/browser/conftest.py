@@ -17,7 +17,11 @@ import pytest
 from sklearn.linear_model import LinearRegression
 from werkzeug.serving import make_server
 
-from app import create_app, demo, training
+from app import create_app
+
+from app.training import demo
+
+from app.training import train as training
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -1,0 +1,248 @@
+"""modelhost's models in the Open Inference Protocol: their tensors, and requests to validated batches.
+
+A model takes one input tensor per feature, named after it, of shape ``[-1]`` or ``[-1, 1]``
+and the datatype of the feature's type (:data:`FEATURE_DATATYPES`); a model whose features are
+all numbers also takes its rows as one ``[-1, n_features]`` tensor of any numeric datatype, as
+MLServer's scikit-learn runtime does. Its outputs are ``predict`` (the labels or numbers) and,
+for classifiers with probabilities, ``predict_proba`` (``[-1, n_classes]`` FP64, the class order
+in its ``parameters.classes``).
+
+The elements then go through the model's own :class:`~app.core.schema.InputSchema`, so a V2
+request is checked exactly as a /v1 request is, against the same limits, with every violation
+listed; the paths of the violations name the tensor element at fault.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from app.core.errors import InvalidInput, PayloadTooLarge
+from app.core.runtime import Runtime
+from app.core.schema import Batch, InputSchema
+from app.core.codecs.tensors import BYTES, FIXED, FLOATS, INTEGERS, Output, Tensor
+from app.core.violations import summary
+
+#: The datatype each feature type is declared with.
+FEATURE_DATATYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": BYTES}
+#: The datatypes each feature type accepts (whole-number features take floats holding whole numbers).
+_ACCEPTED = {"number": FLOATS | INTEGERS, "integer": INTEGERS | FLOATS, "boolean": frozenset({"BOOL"}),
+             "string": frozenset({BYTES})}
+#: The datatypes the metadata declares for the ``[-1, n_features]`` form (any numeric one is taken).
+MATRIX_DATATYPES = ("FP64", "FP32", "INT64")
+PREDICT, PROBABILITIES = "predict", "predict_proba"
+_PATH = re.compile(r"^instances/(\d+)/(.+)$")
+
+
+def takes_matrix(schema: InputSchema) -> bool:
+    """Whether the model also takes its rows as one ``[-1, n_features]`` tensor."""
+    return all(f.get("type", "number") in ("number", "integer") for f in schema.features)
+
+
+def predict_datatype(runtime: Runtime) -> str:
+    """The datatype of ``predict``: BYTES for string classes, BOOL, INT64 or FP64 otherwise."""
+    if not runtime.is_classifier:
+        return "FP64"
+    kinds = {type(c) for c in runtime.classes}
+    if kinds <= {bool}:
+        return "BOOL"
+    if kinds <= {int}:
+        return "INT64"
+    return "FP64" if kinds <= {int, float} else BYTES
+
+
+def tensor_metadata(runtime: Runtime) -> dict[str, Any]:
+    """The ``inputs``, ``outputs`` and ``parameters`` of a loaded version's model metadata."""
+    schema = runtime.schema
+    inputs = [{"name": f["name"], "datatype": FEATURE_DATATYPES.get(f.get("type", "number"), "FP64"), "shape": [-1]}
+              for f in schema.features]
+    outputs: list[dict[str, Any]] = [{"name": PREDICT, "datatype": predict_datatype(runtime), "shape": [-1]}]
+    if runtime.supports_probabilities:
+        outputs.append({"name": PROBABILITIES, "datatype": "FP64", "shape": [-1, len(runtime.classes)],
+                        "parameters": {"classes": runtime.classes}})
+    parameters: dict[str, Any] = {"task": runtime.metadata["task"]}
+    if takes_matrix(schema):
+        parameters["matrix_input"] = {"shape": [-1, len(schema.names)], "datatypes": list(MATRIX_DATATYPES),
+                                      "columns": schema.names}
+    return {"inputs": inputs, "outputs": outputs, "parameters": parameters}
+
+
+def to_batch(schema: InputSchema, tensors: list[Tensor], max_batch: int) -> Batch:
+    """Check the input tensors against the model and its schema, and make them a validated batch."""
+    names = schema.names
+    if len(tensors) == 1 and tensors[0].name not in names and takes_matrix(schema):
+        return _matrix_batch(schema, tensors[0], max_batch)
+    by_name = _feature_tensors(schema, tensors)
+    _rows(by_name, max_batch)
+    columns = []
+    for feature in schema.features:
+        tensor = by_name[feature["name"]]
+        kind = feature.get("type", "number")
+        if tensor.datatype not in _ACCEPTED.get(kind, _ACCEPTED["number"]):
+            raise _wrong_datatype(tensor, f"feature {tensor.name!r} is a {kind}", FEATURE_DATATYPES.get(kind, "FP64"))
+        columns.append(_column(tensor))
+    if schema.numeric:  # the columns hold numbers only: their datatypes were checked above
+        batch = schema.from_matrix(np.column_stack([np.asarray(c, dtype=np.float64) for c in columns]))
+        if batch is not None:
+            return batch
+    rows = zip(*map(_as_list, columns), strict=True)
+    return _checked(schema, [dict(zip(names, row, strict=True)) for row in rows], max_batch,
+                    lambda i, f: f"{by_name[f].path}/data/{i}")
+
+
+def _matrix_batch(schema: InputSchema, tensor: Tensor, max_batch: int) -> Batch:
+    width = len(schema.names)
+    if len(tensor.shape) != 2 or tensor.shape[1] != width:
+        raise InvalidInput(
+            f"Input {tensor.name!r} is not a feature of this model, so it is read as the model's rows in one tensor, "
+            f"which takes shape [n, {width}] (columns {', '.join(schema.names)}); it has shape {list(tensor.shape)}. "
+            "Or send one tensor per feature, named after it.",
+            errors=[{"path": f"{tensor.path}/shape", "message": f"must be [n, {width}] for the rows of this model"}])
+    if tensor.datatype not in FLOATS | INTEGERS:
+        raise _wrong_datatype(tensor, "the rows of this model are numbers", "FP64")
+    _check_rows(tensor.shape[0], max_batch)
+    values = _column(tensor)
+    array = np.asarray(values, dtype=np.float64).reshape(tensor.shape)
+    batch = schema.from_matrix(array) if schema.numeric else None
+    if batch is not None:
+        return batch
+    rows = array.tolist() if isinstance(values, np.ndarray) and values.dtype.kind == "f" else \
+        np.asarray(values, dtype=object).reshape(tensor.shape).tolist()
+    position = {name: column for column, name in enumerate(schema.names)}
+    return _checked(schema, [dict(zip(schema.names, row, strict=True)) for row in rows], max_batch,
+                    lambda i, f: f"{tensor.path}/data/{i * width + position[f]}")
+
+
+def _feature_tensors(schema: InputSchema, tensors: list[Tensor]) -> dict[str, Tensor]:
+    """The tensors by feature name; InvalidInput listing unknown, repeated and missing ones."""
+    errors, by_name = [], {}
+    for tensor in tensors:
+        if tensor.name not in schema.names:
+            errors.append({"path": f"{tensor.path}/name", "message": f"{tensor.name!r} is not a feature of this model"})
+        elif tensor.name in by_name:
+            errors.append({"path": f"{tensor.path}/name", "message": f"{tensor.name!r} is sent twice"})
+        else:
+            by_name[tensor.name] = tensor
+    missing = [n for n in schema.names if n not in by_name]
+    errors += [{"path": "inputs", "message": f"has no tensor for feature {n!r}"} for n in missing]
+    if errors:
+        matrix = (f" or, the features being numbers, one [n, {len(schema.names)}] tensor of rows"
+                  if takes_matrix(schema) else "")
+        listed = "; ".join(f"{e['path']} {e['message']}" for e in errors[:5])
+        raise InvalidInput(f"The inputs must be one tensor per feature, named after it{matrix}. The features are "
+                           f"{', '.join(schema.names)}. {listed}", errors=errors[:100])
+    return by_name
+
+
+def _rows(by_name: dict[str, Tensor], max_batch: int) -> int:
+    """The number of rows all feature tensors have; InvalidInput for shapes other than [n] and [n, 1]."""
+    errors, counts = [], set()
+    for tensor in by_name.values():
+        if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
+            errors.append({"path": f"{tensor.path}/shape", "message": f"is {list(tensor.shape)}; a feature's tensor "
+                                                                      "has shape [n] or [n, 1]"})
+        else:
+            counts.add(tensor.shape[0])
+    if not errors and len(counts) > 1:
+        shapes = ", ".join(f"{t.name} {list(t.shape)}" for t in by_name.values())
+        errors.append({"path": "inputs", "message": f"hold different numbers of rows ({shapes}); every feature's "
+                                                    "tensor needs one element per row"})
+    if errors:
+        raise InvalidInput("; ".join(f"{e['path']} {e['message']}" for e in errors), errors=errors)
+    rows = counts.pop()
+    _check_rows(rows, max_batch)
+    return rows
+
+
+def _check_rows(rows: int, max_batch: int) -> None:
+    if rows == 0:
+        raise InvalidInput("The inputs hold no rows; send at least one.",
+                           errors=[{"path": "inputs", "message": "must not be empty"}])
+    if rows > max_batch:
+        raise PayloadTooLarge(f"The request has {rows} rows; the limit is {max_batch}. Split it into smaller requests.")
+
+
+def _wrong_datatype(tensor: Tensor, why: str, datatype: str) -> InvalidInput:
+    return InvalidInput(f"Input {tensor.name!r} has datatype {tensor.datatype}, but {why}: send {datatype} "
+                        "(GET /v2/models/<name> lists each input's datatype).",
+                        errors=[{"path": f"{tensor.path}/datatype", "message": f"must be {datatype}, not "
+                                                                               f"{tensor.datatype}"}])
+
+
+def _column(tensor: Tensor) -> np.ndarray | list[Any]:
+    """A tensor's elements for the schema: numbers finite, BYTES decoded as UTF-8 text."""
+    values = tensor.values
+    if tensor.datatype == BYTES:
+        return [_text(tensor, i, v) for i, v in enumerate(values)] if values and type(values[0]) is bytes else values
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            shown = ", ".join(map(str, bad[:10].tolist()))
+            raise InvalidInput(f"Input {tensor.name!r}: element {shown} is NaN or infinite; send finite numbers.",
+                               errors=[{"path": f"{tensor.path}/data/{p}", "message": "must be a finite number"}
+                                       for p in bad[:100].tolist()])
+    return values
+
+
+def _text(tensor: Tensor, index: int, value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"Input {tensor.name!r}: BYTES element {index} is not UTF-8 text.",
+                           errors=[{"path": f"{tensor.path}/data/{index}", "message": "is not UTF-8 text"}]) from None
+
+
+def _as_list(column: np.ndarray | list[Any]) -> list[Any]:
+    return column.tolist() if isinstance(column, np.ndarray) else column
+
+
+def _checked(schema: InputSchema, instances: list[dict[str, Any]], max_batch: int, path: Any) -> Batch:
+    """The schema's own check of the rows; its violations renamed to the tensor elements at fault."""
+    try:
+        return schema.parse({"instances": instances}, max_batch)
+    except InvalidInput as exc:
+        errors = []
+        for error in exc.errors or []:
+            match = _PATH.match(error["path"])
+            errors.append({**error, "path": path(int(match[1]), match[2]) if match else error["path"]})
+        raise InvalidInput(summary([dict(e) for e in errors]), errors=errors) from None
+
+
+def requested_outputs(request: dict[str, Any], runtime: Runtime, model: str) -> list[tuple[str, bool]]:
+    """The outputs to compute, in the order asked for, each with whether it goes as binary data."""
+    binary = bool((request.get("parameters") or {}).get("binary_data_output", False))
+    asked = request.get("outputs")
+    if not asked:
+        return [(PREDICT, binary)]
+    known = [PREDICT, PROBABILITIES] if runtime.supports_probabilities else [PREDICT]
+    errors, chosen = [], []
+    for index, output in enumerate(asked):
+        name = output["name"]
+        if name not in known:
+            why = (f"model {model!r} has no class probabilities" if name == PROBABILITIES
+                   else f"the outputs are {', '.join(known)}")
+            errors.append({"path": f"outputs/{index}/name", "message": f"{name!r} is not an output: {why}"})
+        elif name in [c[0] for c in chosen]:
+            errors.append({"path": f"outputs/{index}/name", "message": f"{name!r} is asked for twice"})
+        else:
+            chosen.append((name, bool((output.get("parameters") or {}).get("binary_data", binary))))
+    if errors:
+        raise InvalidInput("; ".join(f"{e['path']} {e['message']}" for e in errors) +
+                           ". GET /v2/models/<name> lists the model's outputs.", errors=errors)
+    return chosen
+
+
+def outputs(runtime: Runtime, requested: list[tuple[str, bool]], predictions: np.ndarray,
+            probabilities: np.ndarray | None) -> list[Output]:
+    """The answer's output tensors."""
+    result = []
+    for name, binary in requested:
+        if name == PREDICT:
+            datatype = predict_datatype(runtime)
+            values: Any = predictions.astype(FIXED[datatype]) if datatype != BYTES else predictions
+            result.append(Output(name, datatype, values, binary))
+        else:
+            assert probabilities is not None
+            result.append(Output(name, "FP64", probabilities, binary, {"classes": runtime.classes}))
+    return result

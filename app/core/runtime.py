@@ -1,0 +1,304 @@
+"""Loading one model version from disk and predicting with it.
+
+This is the only module that knows about joblib, pickle, skops and numpy types; the HTTP
+layer hands it validated columns and gets back JSON-native lists.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.base import is_classifier
+
+from app.core.batching import BatchSettings, parse_settings
+from app.core.errors import InvalidInput, UnusableOutput
+from app.storage.repository import METADATA_FILE, LoadError, Repository, without_server_paths
+from app.core.schema import Batch, InputSchema
+
+log = logging.getLogger(__name__)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks so large artifacts do not fill memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _public_failure(exc: BaseException, context: str) -> str:
+    """``Type: message`` of a library's exception as answers show it, without the server's paths.
+
+    Unpickling errors name modules with the file they came from (the virtualenv, and with it the
+    Python version); the log keeps the whole text, with what failed (``context``).
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    shown = without_server_paths(text)
+    if shown != text:
+        log.error("%s failed: %s", context, text)
+    return shown
+
+
+def load_estimator(data: bytes, where: str, trusted_types: list[str]) -> Any:
+    """Deserialize the bytes of the artifact ``where`` (its repository path); skops files only with
+    types skops trusts or the operator allowed."""
+    name = Path(where).name
+    try:
+        if not data:
+            raise LoadError(f"{name} is empty; copy the artifact into the version directory again")
+        if name.endswith(".skops"):
+            return _load_skops(data, name, trusted_types)
+        if name.endswith(".pkl"):
+            return pickle.loads(data)
+        return joblib.load(io.BytesIO(data))
+    except LoadError:
+        raise
+    except Exception as exc:  # a truncated or foreign file can raise almost anything
+        raise LoadError(f"cannot read {name}: {_public_failure(exc, f'Reading {where}')}") from exc
+
+
+def _load_skops(data: bytes, name: str, trusted_types: list[str]) -> Any:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=data)
+    refused = sorted(set(untrusted) - set(trusted_types))
+    if refused:
+        raise LoadError(
+            f"{name} contains types skops does not trust: {', '.join(refused)}. "
+            "If you trust this file, add them to SKOPS_TRUSTED_TYPES (comma-separated in "
+            "MODELHOST_SKOPS_TRUSTED_TYPES) and restart"
+        )
+    return sio.loads(data, trusted=untrusted)
+
+
+def infer_metadata(estimator: Any, name: str, version: int, artifact: Path) -> dict[str, Any]:
+    """Metadata for a dropped-in artifact without ``model.json``, read off the estimator."""
+    if not hasattr(estimator, "predict"):
+        raise LoadError(f"{artifact.name} holds a {type(estimator).__name__}, which has no predict()")
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        names = [str(n) for n in names]
+    else:
+        count = getattr(estimator, "n_features_in_", None)
+        if count is None:
+            raise LoadError(f"{artifact.name}: the estimator is not fitted (no n_features_in_)")
+        names = [f"x_{i}" for i in range(int(count))]
+    categories = _categorical_columns(estimator)
+    features = []
+    for feature in names:
+        if feature in categories:
+            features.append({"name": feature, "type": "string", "enum": categories[feature]})
+        else:
+            features.append({"name": feature, "type": "number"})
+    task = "classification" if is_classifier(estimator) else "regression"
+    target: dict[str, Any] = {"name": "target"}
+    if task == "classification":
+        target["classes"] = np.asarray(estimator.classes_).tolist()
+    return {
+        "name": name,
+        "version": version,
+        "task": task,
+        "framework": "scikit-learn",
+        "framework_version": None,
+        "estimator": type(estimator).__name__,
+        "artifact": artifact.name,
+        "sha256": None,
+        "features": features,
+        "target": target,
+        "metrics": {},
+        "created_at": None,
+        "inferred": True,
+    }
+
+
+def _categorical_columns(estimator: Any) -> dict[str, list[Any]]:
+    """Columns a pipeline one-hot or ordinal encodes, with their categories."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    found: dict[str, list[Any]] = {}
+    steps = estimator.steps if isinstance(estimator, Pipeline) else [(None, estimator)]
+    for _, step in steps:
+        if not isinstance(step, ColumnTransformer):
+            continue
+        for _, transformer, columns in step.transformers_:
+            encoders = transformer.steps if isinstance(transformer, Pipeline) else [(None, transformer)]
+            for _, encoder in encoders:
+                if isinstance(encoder, (OneHotEncoder, OrdinalEncoder)) and isinstance(columns, list):
+                    for column, cats in zip(columns, encoder.categories_):
+                        found[str(column)] = [c for c in np.asarray(cats).tolist() if c == c]
+    return found
+
+
+class Runtime:
+    """A loaded estimator with the schema its requests are validated against."""
+
+    def __init__(self, estimator: Any, metadata: dict[str, Any]) -> None:
+        self.estimator = estimator
+        self.metadata = metadata
+        self.schema = InputSchema(metadata["features"])
+        self.is_classifier = metadata["task"] == "classification"
+        # Pipelines fitted on a DataFrame select columns by name; others take a plain array.
+        # pandas is imported for those models only, so a server without them never loads it.
+        self._wants_frame = getattr(estimator, "feature_names_in_", None) is not None
+        self._pd = importlib.import_module("pandas") if self._wants_frame else None
+        self._all_numeric = all(f.get("type", "number") in ("number", "integer") for f in metadata["features"])
+        self.classes = np.asarray(getattr(estimator, "classes_", [])).tolist() if self.is_classifier else []
+        self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
+        self._labels = [str(c) for c in self.classes]
+
+    def matrix(self, batch: Batch) -> Any:
+        """The estimator's input for one validated request: an array, or a DataFrame by column name."""
+        if self._wants_frame:
+            return self._pd.DataFrame(self._typed_columns(batch.columns), columns=self.schema.names)
+        if batch.array is not None:
+            return batch.array
+        return self._array(batch.columns)
+
+    def _array(self, columns: dict[str, Any]) -> np.ndarray:
+        dtype = np.float64 if self._all_numeric else object
+        return np.column_stack([np.asarray(columns[name], dtype=dtype) for name in self.schema.names])
+
+    def _typed_columns(self, columns: dict[str, Any]) -> dict[str, Any]:
+        # Whole-number features stay integers, as the pipeline saw them in training.
+        return {f["name"]: _int64(columns[f["name"]])
+                if f.get("type") == "integer" and isinstance(columns[f["name"]], np.ndarray) else columns[f["name"]]
+                for f in self.metadata["features"]}
+
+    def stack(self, matrices: list[Any]) -> Any:
+        """Several requests' inputs as one, rows in order (for a batched call)."""
+        if self._wants_frame:
+            return self._pd.concat(matrices, ignore_index=True)
+        return np.concatenate(matrices)
+
+    def predict_arrays(self, matrix: Any, probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """One vectorised call: predictions, and class probabilities when asked for and supported."""
+        # The schema has already ruled out NaN and infinities, so scikit-learn's own finiteness
+        # scan and parameter checks are skipped (thread-local setting; a third of the latency).
+        # Overflow to infinity or NaN is not warned about: unusable_rows() turns it into the client's 422.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True), \
+                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            predictions = np.asarray(self.estimator.predict(matrix))
+            probs = None
+            if probabilities and self.supports_probabilities:
+                probs = np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+        return predictions, probs
+
+    def trial(self) -> None:
+        """Predict the schema's example instance once; LoadError when the estimator cannot.
+
+        A version is served only after this passes, and it warms the estimator up, so the first
+        request pays no lazy imports or caches.
+        """
+        where = f"model {self.metadata['name']} version {self.metadata['version']}"
+        try:
+            batch = self.schema.parse(self.schema.example(), 1)
+        except InvalidInput as exc:
+            raise LoadError(f"the example instance of {where} is not valid input ({exc.detail}); fix the features' "
+                            f"'example' values in {METADATA_FILE}") from None
+        try:
+            predictions, _ = self.predict_arrays(self.matrix(batch), self.supports_probabilities)
+        except Exception as exc:  # noqa: BLE001 - any failure means the version cannot serve
+            raise LoadError(f"a trial prediction of the example instance failed "
+                            f"({_public_failure(exc, f'The trial prediction of {where}')}); "
+                            f"the estimator does not take the input {METADATA_FILE} describes") from None
+        if len(predictions) != 1:
+            raise LoadError(f"a trial prediction of one instance returned {len(predictions)} predictions; "
+                            "the artifact is not an estimator modelhost can serve")
+
+    def unusable_rows(self, predictions: np.ndarray, probs: np.ndarray | None) -> list[int]:
+        """Rows whose prediction or probabilities are NaN or infinite (no answer a client can use)."""
+        if probs is None and predictions.dtype.kind not in "fc":
+            return []  # class labels: nothing to check
+        bad = np.zeros(len(predictions), dtype=bool)
+        if predictions.dtype.kind in "fc":
+            bad |= ~np.isfinite(predictions).reshape(len(predictions), -1).all(axis=1)
+        if probs is not None:
+            bad |= ~np.isfinite(probs).all(axis=1)
+        return np.flatnonzero(bad).tolist()
+
+    def to_native(self, predictions: np.ndarray,
+                  probs: np.ndarray | None) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """Predictions as JSON natives, probabilities as one ``{label: p}`` per row."""
+        labels = self._labels
+        return predictions.tolist(), None if probs is None else [dict(zip(labels, row)) for row in probs.tolist()]
+
+    def rejected(self, exc: Exception) -> InvalidInput:
+        """The client's error for input the estimator refused (what the schema cannot rule out)."""
+        log.warning("Model %s v%s rejected the input: %s", self.metadata["name"], self.metadata["version"], exc)
+        return InvalidInput(f"The model rejected the input: {without_server_paths(str(exc))}")
+
+    def predict(self, columns: dict[str, Any],
+                probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """Predict validated feature columns in one call, unbatched; JSON-native results.
+
+        scikit-learn's ValueError or TypeError (input the schema cannot rule out) becomes
+        InvalidInput, so every caller answers it as the client's error, not a 500.
+        """
+        size = len(next(iter(columns.values()))) if columns else 0
+        batch = Batch(columns, size, single=False, ids=None)
+        try:
+            predictions, probs = self.predict_arrays(self.matrix(batch), probabilities)
+        except (ValueError, TypeError) as exc:
+            raise self.rejected(exc) from None
+        unusable = self.unusable_rows(predictions, probs)
+        if unusable:
+            raise UnusableOutput.for_rows(unusable, "{}", noun="row")
+        return self.to_native(predictions, probs)
+
+
+def _int64(values: np.ndarray) -> np.ndarray:
+    """Validated whole numbers as int64; +-(2^63 - 1) sent as JSON numbers arrive as the doubles +-2^63."""
+    if values.dtype.kind != "f":
+        return np.asarray(values, dtype=np.int64)
+    top, bottom = values >= 2.0**63, values <= -(2.0**63)
+    whole = np.where(top | bottom, 0.0, values).astype(np.int64)
+    whole[top], whole[bottom] = 2**63 - 1, -(2**63 - 1)
+    return whole
+
+
+def open_version(repository: Repository, directory: Path, name: str, version: int,
+                 trusted_types: list[str]) -> Runtime:
+    """Load one version directory: verify, deserialize, and build its runtime.
+
+    Only files that resolve inside the repository are read, and ``model.json`` is checked for
+    the shape this module reads before anything uses it. The artifact is read once, from one open
+    (``Repository.read_artifact``): the bytes hashed are the bytes loaded, so a file swapped in
+    meanwhile cannot load under the hash of the one it replaced.
+    """
+    where = repository.relative(directory)
+    repository.inside(directory)
+    artifact = repository.find_artifact(directory)
+    if artifact is None:
+        raise LoadError(f"no model.joblib, model.pkl or model.skops in {where}")
+    data = repository.read_artifact(artifact)
+    metadata = repository.read_metadata(directory)
+    expected = None if metadata is None else metadata.get("sha256")
+    actual = hashlib.sha256(data).hexdigest() if metadata is None or expected else None
+    if expected and actual != expected:
+        raise LoadError(
+            f"{where}/{artifact.name} has sha256 {actual} but {METADATA_FILE} expects {expected}; "
+            "the file is corrupt or was replaced: restore it or retrain the version"
+        )
+    estimator = load_estimator(data, f"{where}/{artifact.name}", trusted_types)
+    if metadata is None:
+        metadata = infer_metadata(estimator, name, version, artifact)
+        metadata["sha256"] = actual
+        metadata["framework_version"] = sklearn.__version__
+    else:
+        metadata = {**metadata, "name": name, "version": version}
+        try:
+            parse_settings(metadata.get("batching", {}), BatchSettings())
+        except ValueError as exc:
+            raise LoadError(f"{where}/{METADATA_FILE}: {exc}") from None
+    return Runtime(estimator, metadata)

@@ -1,0 +1,340 @@
+"""Request validation built from a model version's features.
+
+One ``InputSchema`` per model version produces both the JSON Schemas the API docs show and
+the compiled validators that check requests, so documentation and behaviour cannot drift.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+from jsonschema import Draft202012Validator
+
+from app.core.errors import InvalidInput, PayloadTooLarge
+from app.core.violations import INT64_MAX, INT64_RANGE, Violations, json_type
+
+#: How true and false are written in forms, CSV files and query parameters.
+TRUE_WORDS = ("true", "1", "on", "yes")
+FALSE_WORDS = ("false", "0", "off", "no")
+_JSON_TYPES = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean"}
+#: Integer values (features and ids) are whole numbers a signed 64-bit integer holds: larger ones
+#: reach the model wrapped or rounded, and an id could not be echoed exactly.
+_INT64 = {"minimum": -INT64_MAX, "maximum": INT64_MAX}
+_ID_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "integer", **_INT64}],
+              "description": f"Echoed back with the prediction: a string, or a whole number from {INT64_RANGE}."}
+#: The envelope of a request of many instances, checked before the instances one by one.
+_ENVELOPE = Draft202012Validator({
+    "type": "object",
+    "properties": {"instances": {"type": "array", "minItems": 1}},
+    "required": ["instances"],
+    "additionalProperties": False,
+})
+
+
+@dataclass
+class Batch:
+    """A validated request: feature columns in model order, plus what the response echoes.
+
+    For a model whose features are all numbers (no allowed-value lists), ``array`` holds the
+    same values as one float64 matrix, rows in request order and columns in feature order,
+    and ``columns`` are views of it.
+    """
+
+    columns: dict[str, Any]
+    size: int
+    single: bool
+    ids: list[Any] | None
+    array: np.ndarray | None = None
+
+
+def feature_schema(feature: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of one feature's value."""
+    schema: dict[str, Any] = {"type": _JSON_TYPES.get(feature.get("type", "number"), "number")}
+    if schema["type"] == "integer":
+        schema.update(_INT64)
+    if feature.get("enum"):
+        schema["enum"] = list(feature["enum"])
+    for key in ("description", "minimum", "maximum"):
+        if feature.get(key) is not None:
+            # Training ranges document the data; values outside them are still predicted.
+            schema["x-training-" + key if key != "description" else key] = feature[key]
+    return schema
+
+
+class InputSchema:
+    """JSON Schemas and compiled validators for one model version's requests."""
+
+    def __init__(self, features: Iterable[Mapping[str, Any]]) -> None:
+        self.features = [dict(f) for f in features]
+        self.names = [f["name"] for f in self.features]
+        properties = {f["name"]: feature_schema(f) for f in self.features}
+        self.instance = {
+            "type": "object",
+            "properties": {**properties, "id": _ID_SCHEMA},
+            "required": list(self.names),
+            "additionalProperties": False,
+        }
+        self.row = {
+            "type": "array",
+            "prefixItems": [properties[n] for n in self.names],
+            "items": False,
+            "minItems": len(self.names),
+            "description": "Feature values in this order: " + ", ".join(self.names),
+        }
+        self.by_name = _instances_schema(self.instance)
+        self.by_row = _instances_schema(self.row)
+        self._single_validator = Draft202012Validator(self.instance)
+        self._row_validator = Draft202012Validator(self.row)
+        self._key_set = set(self.names)
+        self._column_checks = [_column_check(f) for f in self.features]
+        #: All features numbers or whole numbers without allowed-value lists: requests become
+        #: one float64 matrix, checked with numpy.
+        self.numeric = all(f.get("type", "number") in ("number", "integer") and not f.get("enum")
+                           for f in self.features)
+        self._integer_columns = [i for i, f in enumerate(self.features) if f.get("type") == "integer"]
+        self._values_of = itemgetter(*self.names) if len(self.names) > 1 else lambda i: (i[self.names[0]],)
+
+    def openapi_schemas(self) -> dict[str, dict[str, Any]]:
+        """The request schemas in the OpenAPI 3.0 dialect the Swagger UI renders, and a CSV file's pattern.
+
+        Each accepts only requests the server accepts, so a client (or a fuzzer) that follows
+        them is never refused. ``instance`` and ``instances`` are the validating schemas.
+        OpenAPI 3.0 has no ``prefixItems``, so ``rows`` (arrays of exactly as many values as there
+        are features) is there only when every feature takes the same values; otherwise the
+        ``instances`` description says that rows are accepted too. ``csv`` is the pattern of a
+        file written the way the example is: the header naming the features in order, commas,
+        plain values, one row per line.
+        """
+        def literal(text: str) -> str:  # a cell holding exactly this text, quoted as CSV needs, as a pattern
+            if any(c in text for c in ',"\r\n'):
+                text = '"' + text.replace('"', '""') + '"'
+            return "".join("\\" + c if c in "\\^$.|?*+()[]{}/" else c for c in text)
+
+        kinds = {"integer": r"-?(?:0|[1-9][0-9]{0,17})",  # at most 18 digits: always a 64-bit integer
+                 "boolean": "(?:" + "|".join(TRUE_WORDS + FALSE_WORDS) + ")",
+                 "string": r'[^,"\r\n]+',
+                 "number": r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,2})?"}
+        cells = ["(?:" + "|".join(literal(str(v)) for v in f["enum"]) + ")" if f.get("enum")
+                 else kinds.get(f.get("type", "number"), kinds["number"]) for f in self.features]
+        csv = "^" + ",".join(map(literal, self.names)) + r"(?:\n" + ",".join(cells) + r")+\n?$"
+        example = self.example()
+        instance = {**self.instance, "example": example}
+        schemas = {"instance": instance, "instances": _instances_schema(instance),
+                   "csv": {"type": "string", "pattern": csv}}
+        values = [{k: v for k, v in feature_schema(f).items() if k != "description" and not k.startswith("x-")}
+                  for f in self.features]
+        if all(v == values[0] for v in values):
+            schemas["rows"] = _instances_schema({
+                "type": "array", "minItems": len(self.names), "maxItems": len(self.names), "items": values[0],
+                "description": self.row["description"], "example": list(example.values())})
+        else:
+            schemas["instances"]["description"] = (
+                "Instances by name. Rows of values in feature order (" + ", ".join(self.names) + ") are "
+                "accepted too; OpenAPI 3.0 cannot describe rows whose values are of different types.")
+        return schemas
+
+    def example(self) -> dict[str, Any]:
+        """A valid single instance, from each feature's example, enum or training range."""
+        return {f["name"]: example_value(f) for f in self.features}
+
+    def parse(self, body: Any, max_batch: int, numbers_only: bool = False) -> Batch:
+        """Validate a decoded request body and turn it into feature columns.
+
+        A vectorised check that only ever accepts schema-valid input runs first; anything it
+        does not accept goes through the compiled JSON Schema validator, which lists every
+        violation. A 10 000-row batch thus costs milliseconds, not half a second.
+        ``numbers_only`` says the JSON text held no strings, booleans or nulls besides the
+        ``instances`` key (see :func:`app.core.codecs.jsonbody.decode_json`): rows of such a body are
+        checked by numpy alone.
+        """
+        if isinstance(body, dict) and "instances" in body:
+            instances = body["instances"]
+            if isinstance(instances, list) and len(instances) > max_batch:
+                raise PayloadTooLarge(
+                    f"The request has {len(instances)} instances; the limit is {max_batch}. "
+                    "Split it into smaller requests."
+                )
+            if numbers_only and self.numeric:
+                array = self._numeric_rows(instances)
+                if array is not None:
+                    return self._array_batch(array, single=False, ids=None)
+            rows = isinstance(instances, list) and bool(instances) and isinstance(instances[0], list)
+            if len(body) != 1 or not self._fast_check(instances, rows):
+                self._check_instances(body, rows)
+            if self.numeric:
+                values = instances if rows else list(map(self._values_of, instances))
+                ids = None if rows else [inst.get("id") for inst in instances]
+                return self._array_batch(np.array(values, dtype=np.float64), single=False,
+                                         ids=ids if ids and any(i is not None for i in ids) else None)
+            if rows:
+                columns = dict(zip(self.names, map(list, zip(*instances))))
+                return Batch(columns, len(instances), single=False, ids=None)
+            columns = {n: [inst[n] for inst in instances] for n in self.names}
+            ids = [inst.get("id") for inst in instances]
+            return Batch(columns, len(instances), single=False,
+                         ids=ids if any(i is not None for i in ids) else None)
+        if not isinstance(body, dict):
+            raise InvalidInput(
+                "The body must be a JSON object: one instance with features by name, or "
+                '{"instances": [...]} with objects or rows. See /apidocs/ for examples.',
+                errors=[{"path": "", "message": f"must be an object, got {json_type(body)}"}],
+            )
+        if not self._fast_check([body], rows=False):
+            violations = Violations()
+            violations.add(self._single_validator.iter_errors(body))
+            violations.raise_if_any()
+        ids = [body["id"]] if "id" in body else None
+        if self.numeric:
+            return self._array_batch(np.array([self._values_of(body)], dtype=np.float64), single=True, ids=ids)
+        columns = {n: [body[n]] for n in self.names}
+        return Batch(columns, 1, single=True, ids=ids)
+
+    def _numeric_rows(self, instances: Any) -> np.ndarray | None:
+        """Rows of plain numbers as one matrix, or None when anything needs the full check."""
+        if not isinstance(instances, list) or not instances:
+            return None
+        try:
+            array = np.array(instances, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):  # ragged rows, objects, huge integers
+            return None
+        return array if self._plain_matrix(array) else None
+
+    def from_matrix(self, array: np.ndarray) -> Batch | None:
+        """A float64 matrix of rows as a batch, when it certainly matches the schema; None means 'check each value'.
+
+        For models whose features are all numbers without allowed-value lists (``numeric``), such as
+        the rows of an Open Inference Protocol tensor. The caller has ruled out NaN and infinities.
+        """
+        if not self.numeric or not len(array) or not self._plain_matrix(array):
+            return None
+        return self._array_batch(array, single=False, ids=None)
+
+    def _plain_matrix(self, array: np.ndarray) -> bool:
+        """Rows of the model's width whose whole-number columns hold 64-bit integers."""
+        if array.ndim != 2 or array.shape[1] != len(self.names):
+            return False
+        if self._integer_columns:
+            whole = array[:, self._integer_columns]
+            # As doubles, +-INT64_MAX round to +-2^63: both bounds are exclusive here (the exact
+            # integers at the bounds take the full check).
+            if not (np.array_equal(whole, np.floor(whole)) and whole.min() > -(2.0**63) and whole.max() < 2.0**63):
+                return False
+        return True
+
+    def _array_batch(self, array: np.ndarray, single: bool, ids: list[Any] | None) -> Batch:
+        columns = {name: array[:, i] for i, name in enumerate(self.names)}
+        return Batch(columns, len(array), single=single, ids=ids, array=array)
+
+    def _fast_check(self, instances: Any, rows: bool) -> bool:
+        """True only when the instances certainly match the schema; False means 'ask jsonschema'."""
+        if not isinstance(instances, list) or not instances:
+            return False
+        width = len(self.names)
+        if rows:
+            if not all(type(r) is list and len(r) == width for r in instances):
+                return False
+            columns = zip(*instances)
+        else:
+            if not all(type(i) is dict for i in instances):
+                return False
+            keys = self._key_set
+            if not all(i.keys() == keys or (i.keys() - {"id"} == keys and _echoable(i["id"])) for i in instances):
+                return False
+            columns = ([i[n] for i in instances] for n in self.names)
+        return all(check(values) for check, values in zip(self._column_checks, columns))
+
+    def _check_instances(self, body: dict[str, Any], rows: bool) -> None:
+        """InvalidInput listing the violations of a many-instance body, at most MAX_ERRORS of them.
+
+        The envelope is checked first, then each instance the vectorised check does not accept,
+        so the cost stays that of the instances at fault (and of at most MAX_ERRORS problems).
+        """
+        violations = Violations()
+        violations.add(_ENVELOPE.iter_errors(body))
+        instances = body.get("instances")
+        if isinstance(instances, list):
+            validator = self._row_validator if rows else self._single_validator
+            for index, item in enumerate(instances):
+                if not self._fast_check([item], rows) and \
+                        not violations.add(validator.iter_errors(item), ("instances", index)):
+                    break
+        violations.raise_if_any()
+
+    def from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """Turn form fields (all strings) into typed values; bad values are left for the validator."""
+        typed: dict[str, Any] = {}
+        kinds = {f["name"]: f.get("type", "number") for f in self.features}
+        for key, value in form.items():
+            typed[key] = _coerce_text(value, kinds.get(key, "string"))
+        return typed
+
+
+def _instances_schema(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"instances": {"type": "array", "minItems": 1, "items": item}},
+        "required": ["instances"],
+        "additionalProperties": False,
+    }
+
+
+def _column_check(feature: Mapping[str, Any]):
+    """A check of a whole column of values that accepts only what the feature's schema accepts."""
+    kind = feature.get("type", "number")
+    enum = feature.get("enum")
+    if enum:
+        if not all(type(v) is str for v in enum):
+            return lambda values: False  # mixed-type enums: leave the subtle cases to jsonschema
+        allowed = frozenset(enum)
+        return lambda values: all(type(v) is str for v in values) and allowed.issuperset(values)
+    if kind == "integer":
+        return lambda values: set(map(type, values)) <= {int} and -INT64_MAX <= min(values) and max(values) <= INT64_MAX
+    accepted = {"number": {int, float}, "string": {str}, "boolean": {bool}}.get(kind, set())
+    return lambda values: set(map(type, values)) <= accepted
+
+
+def _echoable(value: Any) -> bool:
+    """An id the response can echo exactly: a string, or an integer a 64-bit integer holds."""
+    return type(value) is str or (type(value) is int and -INT64_MAX <= value <= INT64_MAX)
+
+
+def example_value(feature: Mapping[str, Any]) -> Any:
+    """A plausible value of one feature for examples and form defaults."""
+    if feature.get("example") is not None:
+        return feature["example"]
+    if feature.get("enum"):
+        return feature["enum"][0]
+    kind = feature.get("type", "number")
+    if kind == "boolean":
+        return False
+    if kind == "string":
+        return ""
+    low, high = feature.get("minimum"), feature.get("maximum")
+    value = (low + high) / 2 if low is not None and high is not None else 0
+    return int(round(value)) if kind == "integer" else round(value, 3)
+
+
+def _coerce_text(value: str, kind: str) -> Any:
+    text = value.strip()
+    try:
+        if kind == "integer":
+            try:
+                return int(text)  # exact, also beyond the 53 bits a double holds
+            except ValueError:
+                number = float(text)  # "3.0", "1e3": whole numbers written otherwise
+                return int(number) if number.is_integer() else number
+        if kind == "number":
+            number = float(text)
+            return number if math.isfinite(number) else value
+    except ValueError:
+        return value
+    if kind == "boolean":
+        lowered = text.lower()
+        if lowered in TRUE_WORDS:
+            return True
+        if lowered in FALSE_WORDS:
+            return False
+    return value

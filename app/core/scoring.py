@@ -1,0 +1,300 @@
+"""Batch scoring of CSV files: validate and predict chunk by chunk, spool the scored file.
+
+Memory stays bounded by one chunk (``CSV_CHUNK_ROWS``, read by :mod:`app.core.codecs.csvfile`) plus
+the spooled output, which moves to disk once it outgrows ``SPOOL_BYTES``. Every row is checked
+before anything is returned: when any row fails, the caller gets an InvalidInput naming each
+failing CSV line (the header is line 1) and no partial output. Line numbers count physical
+lines, so they are exact unless a quoted value spans several lines.
+
+Each feature's column is read in bulk with numpy (numbers as Python's ``float`` reads them,
+surrounding spaces ignored); a cell it cannot read, or whose value the schema might refuse,
+marks its row for the schema's own validator, which has the last word. The answer holds the
+cells as they were read followed by ``prediction`` and one ``probability_<label>`` column per
+class, written by the ``csv`` module: numbers as Python writes them (``0.1``, ``1e-05``),
+booleans as ``True`` and ``False``, text quoted only where needed.
+
+With ``escape_formulas``, every cell of the answer that a spreadsheet would run as a formula
+(one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a single quote
+in front, as OWASP recommends against CSV injection; numbers such as ``-1.5`` stay as they are.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+from flask import Response, current_app
+
+from app.core.codecs.csvfile import Chunk, CsvFile, CsvLimits, Unreadable, width_error
+from app.core.errors import InvalidInput, UnusableOutput
+from app.core.schema import FALSE_WORDS, TRUE_WORDS, InputSchema
+
+if TYPE_CHECKING:
+    from app.core.runtime import Runtime
+
+#: Failing entries listed in one report; further failing lines are counted, not listed.
+MAX_REPORTED = 100
+SPOOL_BYTES = 8 * 1024 * 1024
+#: How a cell that spreadsheets run as a formula starts (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A plain number, which is no formula even with a sign in front; decimal commas included.
+_NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d[\d.,]*)(?:[eE][+-]?\d+)?")
+
+
+@dataclass
+class ScoredFile:
+    """The scored CSV in a spooled temporary file, ready to stream back."""
+
+    file: Any
+    rows: int
+    size: int
+
+    def blocks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        """The file's bytes from the start, in blocks."""
+        self.file.seek(0)
+        while block := self.file.read(size):
+            yield block
+
+
+def download(scored: ScoredFile, filename: str) -> Response:
+    """Stream a scored file back as a CSV attachment; the spool is closed once it is sent."""
+    response = current_app.response_class(scored.blocks(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(scored.size),
+        "X-Rows-Scored": str(scored.rows)})
+    response.call_on_close(scored.file.close)
+    return response
+
+
+def example_csv(schema: InputSchema) -> str:
+    """A header and one example row: the template users fill in and the API docs show."""
+    out = io.StringIO()
+    row = [str(v).lower() if isinstance(v, bool) else v for v in schema.example().values()]
+    csv.writer(out, lineterminator="\n").writerows([schema.names, row])
+    return out.getvalue()
+
+
+def output_columns(runtime: Runtime, probabilities: bool) -> list[str]:
+    """The columns scoring appends: ``prediction`` and one ``probability_<label>`` per class."""
+    return ["prediction", *(f"probability_{c}" for c in (runtime.classes if probabilities else []))]
+
+
+def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: CsvLimits,
+              escape_formulas: bool = False) -> ScoredFile:
+    """Score every row of a CSV file with a header; InvalidInput lists every failing line."""
+    source = CsvFile(stream, limits, runtime.schema.names)
+    _check_header(source.header, runtime.schema)
+    with ExitStack() as unless_scored:
+        spool = unless_scored.enter_context(tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b"))
+        report, rows, width = _Report(), 0, len(source.header)
+        try:
+            for chunk in source.chunks():
+                columns, suspect = _coerce(chunk, runtime.schema)
+                for position in np.flatnonzero(suspect | chunk.wide):
+                    if chunk.wide[position]:
+                        report.add([width_error(chunk.lines[position], width + 1, width)])
+                    else:
+                        _check_row(chunk, int(position), runtime.schema, columns, report)
+                if not report.failed:  # after a failure: validate on, write nothing
+                    spool.write(_scored(chunk, columns, runtime, probabilities, source.sep, header=rows == 0,
+                                        escape_formulas=escape_formulas))
+                    rows += len(chunk)
+        except Unreadable as exc:
+            report.add([exc.error], detail=exc.detail)
+        if report.failed:
+            raise InvalidInput(report.detail or report.summary(), errors=report.errors)
+        if rows == 0:
+            raise InvalidInput("The file has a header but no data rows; add one row per instance to score.",
+                               errors=[{"path": "line 2", "message": "is missing: the file has no data rows"}])
+        unless_scored.pop_all()  # the spool is the caller's now; download() closes it once sent
+    return ScoredFile(spool, rows, spool.tell())
+
+
+@dataclass
+class Table:
+    """Named columns of cells: text as read from the file, or the model's numbers, booleans and labels."""
+
+    names: list[str]
+    columns: list[Sequence[Any]]
+
+
+def neutralise_formulas(table: Table) -> Table:
+    """The table with a single quote before every text cell and name a spreadsheet would run as a formula."""
+    return Table(_neutralised(table.names), [_neutralised(c) if _is_text(c) else c for c in table.columns])
+
+
+def _neutralised(values: Sequence[Any]) -> list[str]:
+    text = [str(v) for v in values]
+    return ["'" + t if t.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(t) else t for t in text]
+
+
+def _is_text(values: Sequence[Any]) -> bool:
+    """Not a column of numbers or booleans only, which are written as such (and never quoted)."""
+    return not all(isinstance(v, (int, float)) for v in values)  # bool is an int
+
+
+@dataclass
+class _Report:
+    """Failing lines: the first MAX_REPORTED problems listed, every failing line counted."""
+
+    errors: list[dict[str, str]] = field(default_factory=list)
+    failed: int = 0
+    detail: str | None = None  # replaces the summary when the whole file is unreadable
+
+    @property
+    def full(self) -> bool:
+        return len(self.errors) >= MAX_REPORTED
+
+    def add(self, errors: list[dict[str, str]], detail: str | None = None) -> None:
+        """Count one failing line and list its problems while there is room."""
+        self.failed, self.detail = self.failed + 1, detail or self.detail
+        self.errors.extend(errors[:MAX_REPORTED - len(self.errors)])
+
+    def summary(self) -> str:
+        listed = "; ".join(f"{e['path']} {e['message']}".strip() for e in self.errors[:3])
+        more = f" (and {len(self.errors) - 3} more, see errors)" if len(self.errors) > 3 else ""
+        capped = f" (only the first {MAX_REPORTED} problems are listed)" if self.full else ""
+        return (f"{self.failed} line(s) of the file failed validation, so nothing was scored: {listed}{more}"
+                f"{capped}. Fix those lines and send the whole file again.")
+
+
+def _check_header(header: list[str], schema: InputSchema) -> None:
+    # Columns without a name are kept like any other; only named ones must be unique.
+    errors = [{"path": f"line 1/{name}", "message": "appears more than once in the header"}
+              for name, count in sorted(Counter(header).items()) if count > 1 and name]
+    errors += [{"path": f"line 1/{name}", "message": "is missing: the header must name this column"}
+               for name in schema.names if name not in header]
+    if errors:
+        hint = "" if set(header) & set(schema.names) else " Is the first line a header row?"
+        raise InvalidInput(f"The header row must name each of these columns once: {', '.join(schema.names)} "
+                           f"(other columns are kept as they are).{hint}", errors=errors)
+
+
+def _coerce(chunk: Chunk, schema: InputSchema) -> tuple[dict[str, Any], np.ndarray]:
+    """Typed feature columns (arrays), vectorised, and a mask of rows the schema's validator must judge."""
+    columns: dict[str, Any] = {}
+    bad = np.zeros(len(chunk), dtype=bool)
+    for feature in schema.features:
+        text = chunk.column(feature["name"])
+        kind = feature.get("type", "number")
+        if kind == "integer":
+            values, ok = _whole_numbers(text)
+        elif kind == "number":
+            whole = _integers(text)
+            values = _numbers(text) if whole is None else whole.astype(np.float64)
+            ok = np.isfinite(values)
+        elif kind == "boolean":
+            lowered = [t.strip().lower() for t in text]
+            values = np.array([t in TRUE_WORDS for t in lowered], dtype=bool)
+            ok = values | np.array([t in FALSE_WORDS for t in lowered], dtype=bool)
+        else:
+            values = np.array(text, dtype=object)
+            allowed = set(feature.get("enum") or ())
+            ok = np.array([t in allowed for t in text], dtype=bool) if allowed else np.ones(len(text), dtype=bool)
+        columns[feature["name"]] = values
+        bad |= ~ok
+    return columns, bad
+
+
+def _integers(text: Sequence[str]) -> np.ndarray | None:
+    """The cells as int64 when each is an integer an int64 holds (surrounding spaces ignored), else None.
+
+    A column of integers is read as integers, as JSON reads them: ``-0`` is the integer 0.
+    """
+    try:
+        return np.array(text, dtype=np.int64)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _numbers(text: Sequence[str]) -> np.ndarray:
+    """The cells as doubles, surrounding spaces ignored; NaN where a cell is no number."""
+    try:
+        return np.array(text, dtype=np.float64)  # the whole column at once; it raises on the first bad cell
+    except ValueError:
+        return np.array([_number(t) for t in text], dtype=np.float64)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
+
+
+def _whole_numbers(text: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """An integer feature's column read exactly, and a mask of the rows the schema must judge.
+
+    A column of integers an int64 holds is returned as it is. In any other column a double is
+    exact only below 2^53 (2^53 + 1 reads as 2^53), so values from 2^53 on and all that are not
+    whole numbers go to the schema, which reads them as it reads JSON (out of int64's range is an
+    error there); the column is then an object array, which keeps the exact integers the schema
+    returns. Nothing is cast to int64 unless it fits.
+    """
+    values = _integers(text)
+    if values is not None:
+        return values, values != -(2**63)  # -2^63 is outside the range JSON takes (app/core/violations.py)
+    number = _numbers(text)
+    ok = (np.floor(number) == number) & (np.abs(number) < 2.0 ** 53)
+    return (number.astype(np.int64) if ok.all() else number.astype(object)), ok
+
+
+def _check_row(chunk: Chunk, position: int, schema: InputSchema, columns: dict[str, Any], report: _Report) -> None:
+    """Judge one suspect row with the API's own validator; a row it accepts is typed its way."""
+    line = chunk.lines[position]
+    if report.full:
+        report.add([])  # enough listed: count the rest without validating them
+        return
+    raw = {name: chunk.column(name)[position] for name in schema.names}
+    typed = schema.from_form(raw)
+    try:
+        schema.parse(typed, 1)
+    except InvalidInput as exc:
+        report.add([{"path": f"line {line}/{e['path']}", "message": "is empty: every row needs a value in this "
+                     "column" if not raw.get(e["path"], "x").strip() else e["message"]} for e in exc.errors or []])
+        return
+    for name in schema.names:
+        columns[name][position] = typed[name]
+
+
+def _scored(chunk: Chunk, columns: dict[str, Any], runtime: Runtime, probabilities: bool, sep: str,
+            header: bool, escape_formulas: bool) -> bytes:
+    try:
+        predictions, probs = runtime.predict(columns, probabilities)
+    except InvalidInput as exc:
+        lines = f"lines {chunk.lines[0]}-{chunk.lines[-1]}"
+        raise InvalidInput(f"{exc.detail} (in {lines} of the file)",
+                           errors=[{"path": lines, "message": exc.detail}]) from None
+    except UnusableOutput as exc:  # rows of this chunk, named by their lines in the file
+        raise UnusableOutput.for_rows([chunk.lines[r] for r in exc.rows], "line {}", noun="line") from None
+    replaced = output_columns(runtime, probabilities)
+    kept = [i for i, name in enumerate(chunk.header) if name not in replaced]
+    out = Table([*(chunk.header[i] for i in kept), "prediction"], [*(chunk.columns[i] for i in kept), predictions])
+    if probs is not None:
+        for label in runtime.classes:
+            out.names.append(f"probability_{label}")
+            key = str(label)
+            out.columns.append([p[key] for p in probs])
+    if escape_formulas:
+        out = neutralise_formulas(out)
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=sep, lineterminator="\n", quoting=_quoting(out))
+    if header:
+        writer.writerow(out.names)
+    writer.writerows(zip(*out.columns, strict=True))
+    return text.getvalue().encode("utf-8")
+
+
+def _quoting(out: Table) -> int:
+    """Quote where needed. The csv module quotes a value holding the line feed that ends each line,
+    but not one holding a carriage return, which readers take for a line break too: a chunk with
+    such a value has every text value quoted."""
+    if any(_is_text(column) and "\r" in "".join(map(str, column)) for column in out.columns):
+        return csv.QUOTE_NONNUMERIC
+    return csv.QUOTE_MINIMAL

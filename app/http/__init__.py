@@ -1,0 +1,1 @@
+"""The HTTP layer: blueprints with thin views, problem documents, sign-in, CORS and the API docs."""

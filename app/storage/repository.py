@@ -1,0 +1,369 @@
+"""The model repository on disk: its layout, ``model.json``, and reading files safely.
+
+Layout: ``<root>/<name>/<version>/model.{joblib,pkl,skops}`` plus an optional ``model.json``,
+and an optional ``<root>/<name>/serving.json`` (``app.core.routing``).
+Every file is read only when it resolves inside the repository (a link out of it is refused),
+through one open that is checked on its descriptor (a regular file; the artifact itself not a link)
+and never past its size cap. ``model.json`` is checked against a JSON Schema before anything
+uses it, and every message names paths relative to the repository root, so answers never show
+where the server keeps its files (``without_server_paths`` cleans a library's exception text).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import re
+import stat
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from jsonschema import Draft202012Validator
+
+from app.core.routing import MAX_SERVING_BYTES, SERVING_FILE
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
+#: Artifact file names, in the order they are looked for.
+ARTIFACTS = ("model.joblib", "model.pkl", "model.skops")
+METADATA_FILE = "model.json"
+#: Largest model.json read; the ones training writes are a few kilobytes.
+MAX_METADATA_BYTES = 4 * 1024 * 1024
+#: How every repository file is opened: read-only, never through a link as its last step, without
+#: waiting on a FIFO put where a file should be, and not inherited by processes the server starts.
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_STRING_OR_NULL = {"type": ["string", "null"]}
+#: What modelhost reads from model.json; other keys are kept and shown as they are.
+METADATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["task", "features"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": ["integer", "string", "null"]},
+        "task": {"enum": ["classification", "regression"]},
+        "framework": _STRING_OR_NULL,
+        "framework_version": _STRING_OR_NULL,
+        "estimator": _STRING_OR_NULL,
+        "artifact": _STRING_OR_NULL,
+        "sha256": _STRING_OR_NULL,
+        "created_at": _STRING_OR_NULL,
+        "features": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "type": {"enum": ["number", "integer", "string", "boolean"]},
+                    "enum": {"type": ["array", "null"],
+                             "items": {"type": ["string", "number", "boolean"]}},
+                    "minimum": _NUMBER_OR_NULL,
+                    "maximum": _NUMBER_OR_NULL,
+                    "description": _STRING_OR_NULL,
+                },
+            },
+        },
+        "target": {"type": "object", "properties": {"name": {"type": ["string", "null"]},
+                                                   "classes": {"type": "array"}}},
+        "metrics": {"type": "object", "additionalProperties": _NUMBER_OR_NULL},
+        "plots": {"type": "object", "additionalProperties": {"type": "string"}},
+        "feature_importance": {"type": "array", "items": {
+            "type": "object", "properties": {"feature": {"type": "string"}, "importance": {"type": "number"}}}},
+        "feature_importance_method": _STRING_OR_NULL,
+        "training_data": {"type": "object"},
+        "params": {"type": "object"},
+        "batching": {"type": "object"},
+    },
+}
+_METADATA_VALIDATOR = Draft202012Validator(METADATA_SCHEMA)
+
+
+class LoadError(Exception):
+    """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
+
+
+#: ``<module 'sklearn.linear_model' from '/.../__init__.py'>`` as pickle's errors name a module.
+_MODULE_FROM = re.compile(r"(<module '[^']*'(?: \([\w -]+\))?) from [^>]*>")
+_QUOTED_PATH = re.compile(r"""(['"])(?:/|[A-Za-z]:\\)[^'"]*\1""")
+_BARE_PATH = re.compile(r"(?<![\w.~/-])/[^\s'\"<>()\[\]{},;]+|\b[A-Za-z]:\\[^\s'\"<>]+")
+_PYTHON_VERSION = re.compile(r"\b(python) ?\d+\.\d+(?:\.\d+)?", re.IGNORECASE)
+
+
+def without_server_paths(text: str) -> str:
+    """A library's error text as answers may show it: no absolute path, so no installation folder or Python version.
+
+    Paths the repository shows are relative to its root and stay; the log keeps the original text.
+    """
+    text = _MODULE_FROM.sub(r"\1>", text)
+    text = _QUOTED_PATH.sub(r"\1<path>\1", text)
+    text = _BARE_PATH.sub("<path>", text)
+    return _PYTHON_VERSION.sub(r"\1", text)
+
+
+def _amount(size: int) -> str:
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
+
+
+def _read_at_most(fh: BinaryIO, limit: int) -> bytes:
+    """Up to ``limit`` bytes: one allocation and usually one system call for a file of that size."""
+    chunks = []
+    while limit > 0:
+        chunk = fh.read(limit)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        limit -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+#: What a directory's files look like to a poll: (name, size, modification time) of each.
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class VersionFiles:
+    """One version directory as a scan saw it."""
+
+    path: Path
+    fingerprint: Fingerprint
+    #: The latest modification time of its files (seconds since the epoch): recent means still written.
+    newest: float
+
+
+@dataclass
+class ModelFiles:
+    """One model directory as a scan saw it: its version directories and its serving file."""
+
+    name: str
+    versions: dict[int, VersionFiles] = field(default_factory=dict)
+    #: The serving file's (size, modification time, inode), or None when there is none.
+    serving: tuple[int, int, int] | None = None
+
+
+@dataclass
+class Scan:
+    """Everything in the repository at one moment; ``complete`` is False when some of it could not be read."""
+
+    models: dict[str, ModelFiles] = field(default_factory=dict)
+    #: Model directories that could not be listed: what was loaded from them is kept, not unloaded.
+    unreadable: set[str] = field(default_factory=set)
+    #: False when the repository itself is missing or unreadable (a volume not mounted): nothing is unloaded.
+    complete: bool = True
+
+
+class Repository:
+    """The folder of models: where each version lives and how its files are read."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._resolved = self.root.resolve()
+        #: Problems a scan found that were logged already: each is logged once, not at every poll.
+        self._reported: set[str] = set()
+
+    def _report(self, key: str, level: int, message: str, *args: Any) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            log.log(level, message, *args)
+
+    def relative(self, path: Path) -> str:
+        """A path as the repository shows it to clients: relative to the root."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return Path(path).name
+
+    def inside(self, path: Path) -> Path:
+        """The resolved path, or LoadError when it (or a link on the way) leads out of the repository."""
+        resolved = Path(path).resolve()
+        if self._resolved not in resolved.parents:
+            raise LoadError(f"{self.relative(path)} resolves outside the model repository; copy the file "
+                            "into the repository instead of linking it")
+        return resolved
+
+    def find_artifact(self, directory: Path) -> Path | None:
+        """The version directory's artifact file, or None when it has none."""
+        for name in ARTIFACTS:
+            candidate = directory / name
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def scan(self) -> Scan:
+        """Every model and version directory with the fingerprint of its files; invalid names are skipped.
+
+        Only names are listed and files stat'ed, nothing is read, so a poll costs a few system calls
+        per version. Hidden entries (``.training-*`` folders of ``flask train``) are left out, and
+        a version directory holding neither an artifact nor ``model.json`` is not a version yet.
+        """
+        scan = Scan()
+        try:
+            model_dirs = sorted((entry for entry in os.scandir(self.root) if entry.is_dir()), key=lambda e: e.name)
+        except OSError as exc:
+            self._report("root", logging.WARNING, "Model repository %s cannot be read (%s); no models are added "
+                         "or removed until it can. Create it, fix its permissions or set "
+                         "MODELHOST_MODEL_REPOSITORY.", self.root, exc)
+            scan.complete = False
+            return scan
+        if "root" in self._reported:
+            self._reported.discard("root")
+            log.info("Model repository %s can be read again", self.root)
+        for model_dir in model_dirs:
+            if not NAME_PATTERN.fullmatch(model_dir.name):
+                if not model_dir.name.startswith("."):
+                    self._report(model_dir.path, logging.WARNING, "Skipping %s: model names are lower-case letters, "
+                                 "digits, '-' and '_' (at most 64, starting with a letter or digit)", model_dir.path)
+                continue
+            try:
+                files = self._scan_model(Path(model_dir.path))
+            except OSError as exc:  # e.g. a folder the server may not list: the others still count
+                self._report(model_dir.path, logging.ERROR, "Cannot read %s (%s); fix its permissions. What was "
+                             "loaded from it keeps serving.", model_dir.path, exc)
+                scan.unreadable.add(model_dir.name)
+                continue
+            if files.versions or files.serving is not None:
+                scan.models[files.name] = files
+        return scan
+
+    def _scan_model(self, model_dir: Path) -> ModelFiles:
+        files = ModelFiles(model_dir.name)
+        for entry in sorted(os.scandir(model_dir), key=lambda e: e.name):
+            if entry.name == SERVING_FILE and entry.is_file():
+                stat = entry.stat()
+                files.serving = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            elif entry.is_dir() and VERSION_PATTERN.fullmatch(entry.name):
+                version = self._scan_version(Path(entry.path))
+                if version is not None:
+                    files.versions[int(entry.name)] = version
+            elif entry.is_dir() and not entry.name.startswith("."):
+                self._report(entry.path, logging.WARNING, "Skipping %s: version directories are positive "
+                             "whole numbers (1-999999999)", entry.path)
+        return files
+
+    @staticmethod
+    def _scan_version(directory: Path) -> VersionFiles | None:
+        stats = []
+        for entry in os.scandir(directory):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            stat = entry.stat()
+            stats.append((entry.name, stat.st_size, stat.st_mtime_ns))
+        names = {name for name, _, _ in stats}
+        if METADATA_FILE not in names and not names.intersection(ARTIFACTS):
+            return None  # an empty directory, e.g. a version being copied in
+        stats.sort()
+        return VersionFiles(directory, tuple(stats), max(mtime for _, _, mtime in stats) / 1e9)
+
+    def open_file(self, path: Path, follow_link: bool = True) -> BinaryIO:
+        """``path`` opened once for reading, checked on the opened descriptor: a regular file inside the repository.
+
+        A link out of the repository is refused (``inside``). The folders of the resolved path are
+        then opened one at a time from the root and the file last, none of them through a link, so
+        the file read is the one checked even when files are swapped meanwhile. With
+        ``follow_link`` False the file itself may not be a link, even to a file inside the repository.
+        """
+        where = self.relative(path)
+        resolved = self.inside(path)
+        if not follow_link:
+            resolved = self.inside(Path(path).parent) / Path(path).name
+        folders = resolved.parent.relative_to(self._resolved).parts
+        folder = -1
+        try:
+            folder = os.open(self._resolved, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            for name in folders:
+                parent, folder = folder, -1
+                try:
+                    folder = os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            descriptor = os.open(resolved.name, _FILE_FLAGS, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK) and not follow_link and os.path.islink(path):
+                raise LoadError(f"{where} is a symbolic link; copy the file itself into the version "
+                                "directory instead of linking it") from None
+            raise LoadError(f"{where} cannot be opened ({exc.strerror or type(exc).__name__}); check that it "
+                            "is a file the server's user may read, and not a link") from None
+        finally:
+            if folder >= 0:
+                os.close(folder)
+        opened = os.fdopen(descriptor, "rb", buffering=0)
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            opened.close()
+            raise LoadError(f"{where} is not a regular file; put the file itself there")
+        return opened
+
+    def read_file(self, path: Path, limit: int, advice: str) -> bytes:
+        """A small file read whole from one open; over ``limit`` bytes it is refused, never read past the limit."""
+        where = self.relative(path)
+        with self.open_file(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                data = b"" if size > limit else _read_at_most(fh, limit + 1)
+            except OSError as exc:
+                raise LoadError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})") from None
+        if size > limit or len(data) > limit:
+            grown = "it grew past that while it was read" if size <= limit else f"it has {size:,} bytes"
+            raise LoadError(f"{where} is larger than {_amount(limit)} ({grown}); {advice}")
+        return data
+
+    def read_artifact(self, path: Path) -> bytes:
+        """An artifact's bytes from one open, the file not a link: what is hashed is what is loaded."""
+        where = self.relative(path)
+        with self.open_file(path, follow_link=False) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                data = _read_at_most(fh, size + 1)
+            except OSError as exc:
+                raise LoadError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})") from None
+        if len(data) != size:
+            raise LoadError(f"{where} changed while it was read (it was still being written); "
+                            "it is loaded again at the next scan of the repository")
+        return data
+
+    def read_serving(self, name: str) -> bytes | None:
+        """The raw serving file of a model, or None when it has none; it must resolve inside the repository."""
+        path = self.root / name / SERVING_FILE
+        if not path.is_file():
+            return None
+        return self.read_file(path, MAX_SERVING_BYTES, "a serving file holds a few keys only: keep just "
+                              "'default', 'labels' and 'canary' in it, or delete it to serve the highest version")
+
+    def read_metadata(self, directory: Path) -> dict[str, Any] | None:
+        """The checked ``model.json`` of a version directory, or None when it is absent."""
+        path = directory / METADATA_FILE
+        if not path.is_file():
+            return None
+        where = self.relative(path)
+        data = self.read_file(path, MAX_METADATA_BYTES, "it should hold metadata only: remove what modelhost "
+                              "does not read from it, or delete it to infer the metadata from the estimator")
+        try:
+            data = json.loads(data.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise LoadError(f"{where} is not valid JSON ({type(exc).__name__}: {exc}); fix or delete it") from None
+        check_metadata(data, where)
+        return data
+
+
+def check_metadata(data: Any, where: str) -> None:
+    """LoadError naming every problem when ``model.json`` does not have the shape modelhost reads."""
+    problems = []
+    for error in sorted(_METADATA_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        location = "/".join(str(p) for p in error.absolute_path) or "the top level"
+        problems.append(f"{location}: {error.message}")
+        if len(problems) == 10:
+            break
+    if not problems:
+        counts = Counter(f["name"] for f in data["features"])
+        problems = [f"features: '{n}' is listed more than once" for n in sorted(n for n, c in counts.items() if c > 1)]
+    if problems:
+        raise LoadError(f"{where} does not have the shape modelhost reads: " + "; ".join(problems) +
+                        ". Fix the file (flask train writes a valid one) or delete it to infer the metadata "
+                        "from the estimator")

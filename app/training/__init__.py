@@ -1,0 +1,1 @@
+"""Training: pipelines from tables, the demo models, their plots, and the command line."""
