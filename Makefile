@@ -123,7 +123,7 @@ integration: venv ## Build the image, run it, and test it over HTTP (or test BAS
 	integration/run.sh
 
 # --- More than one machine (README.md, "More than one machine") --------------------------------
-# Replicas behind the balancer with Compose (docker/compose.yaml): Compose v2 where the docker
+# Replicas behind the balancer with Compose (deploy/compose.yaml): Compose v2 where the docker
 # CLI has it, else v1 (docker-compose, Debian's package).
 COMPOSE ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 CLUSTER ?= modelhost
@@ -132,16 +132,16 @@ CLUSTER_PORT ?= 8000
 CLUSTER_MODELS ?= $(abspath $(MODEL_REPOSITORY))
 CLUSTER_ENV = MODELHOST_IMAGE=$(IMAGE) MODELHOST_BALANCER_IMAGE=$(BALANCER_IMAGE) \
 	  MODELHOST_CLUSTER_MODELS=$(CLUSTER_MODELS) MODELHOST_CLUSTER_PORT=$(CLUSTER_PORT) CLUSTER=$(CLUSTER)
-CLUSTER_COMPOSE = $(COMPOSE) -p $(CLUSTER) -f docker/compose.yaml
+CLUSTER_COMPOSE = $(COMPOSE) -p $(CLUSTER) -f deploy/compose.yaml
 
 .PHONY: cluster-up
 cluster-up: ## Start REPLICAS (3) replicas behind the balancer on http://127.0.0.1:8000, sharing the model repository
 	@command -v $(firstword $(COMPOSE)) >/dev/null || { echo "Docker Compose is missing: apt-get install docker-compose (or Docker's compose plugin)"; exit 1; }
 	@$(DOCKER) image inspect $(IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build
 	@$(DOCKER) image inspect $(BALANCER_IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory docker-build-balancer
-	docker/cluster.sh models $(CLUSTER_MODELS) $(IMAGE)
+	deploy/cluster.sh models $(CLUSTER_MODELS) $(IMAGE)
 	$(CLUSTER_ENV) $(CLUSTER_COMPOSE) up -d --scale modelhost=$(REPLICAS)
-	$(CLUSTER_ENV) docker/cluster.sh wait http://127.0.0.1:$(CLUSTER_PORT) $(REPLICAS)
+	$(CLUSTER_ENV) deploy/cluster.sh wait http://127.0.0.1:$(CLUSTER_PORT) $(REPLICAS)
 
 .PHONY: cluster-down
 cluster-down: ## Stop and remove the replicas and the balancer (the model repository stays)
@@ -149,7 +149,7 @@ cluster-down: ## Stop and remove the replicas and the balancer (the model reposi
 
 .PHONY: cluster-update
 cluster-update: ## Replace the replicas one at a time with the current IMAGE (after make docker-build): no failed request
-	$(CLUSTER_ENV) CLUSTER_COMPOSE="$(CLUSTER_COMPOSE)" docker/cluster.sh update $(CLUSTER) $(IMAGE) http://127.0.0.1:$(CLUSTER_PORT)
+	$(CLUSTER_ENV) CLUSTER_COMPOSE="$(CLUSTER_COMPOSE)" deploy/cluster.sh update $(CLUSTER) $(IMAGE) http://127.0.0.1:$(CLUSTER_PORT)
 
 .PHONY: cluster-test
 cluster-test: venv ## Test replicas behind the balancer under load: docker stop, rolling update, kill, model rollout
@@ -164,7 +164,7 @@ APP_PREFIX ?= /opt/modelhost
 
 .PHONY: install-apache
 install-apache: ## Install into APP_PREFIX (/opt/modelhost) for a system Apache with the distribution's mod_wsgi; again to upgrade
-	APP_PREFIX=$(APP_PREFIX) docker/install-system-apache.sh
+	APP_PREFIX=$(APP_PREFIX) deploy/install-system-apache.sh
 
 .PHONY: integration-system-apache
 integration-system-apache: venv ## Run the README's install-apache steps in a container of Debian's apache2 and test it over HTTP

@@ -1,4 +1,4 @@
-"""The image under the constraints of the Kubernetes Deployment (docker/kubernetes/deployment.yaml).
+"""The image under the constraints of the Kubernetes Deployment (deploy/kubernetes/deployment.yaml).
 
 No cluster runs here, so docker stands in for the kubelet: the options below are read from the
 manifest itself, so the two cannot drift apart. The root file system is read-only, every
@@ -21,7 +21,7 @@ from containers import IRIS, READY_TIMEOUT, docker, needs_containers
 
 pytestmark = needs_containers
 
-MANIFEST = Path(__file__).resolve().parent.parent / "docker" / "kubernetes" / "deployment.yaml"
+MANIFEST = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes" / "deployment.yaml"
 _UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10**9, "": 1}
 
 

@@ -1,4 +1,4 @@
-"""The Kubernetes manifests (docker/kubernetes/): valid for the Kubernetes version they are written
+"""The Kubernetes manifests (deploy/kubernetes/): valid for the Kubernetes version they are written
 for, and holding the settings a deployment depends on.
 
 Every manifest is checked against the API schemas of ``KUBERNETES_VERSION`` that kubernetes-validate
@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-FOLDER = Path(__file__).resolve().parent.parent / "docker" / "kubernetes"
+FOLDER = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 #: The Kubernetes release the manifests are written for, whose schemas they are validated against.
 KUBERNETES_VERSION = "1.34"
 KUSTOMIZATION = "kustomization.yaml"

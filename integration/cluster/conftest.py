@@ -1,4 +1,4 @@
-"""The cluster under test: replicas behind the balancer, started with Compose (docker/compose.yaml).
+"""The cluster under test: replicas behind the balancer, started with Compose (deploy/compose.yaml).
 
 One Compose project per session, ``modelhost-test-<pid>``, on its own private network, with the
 balancer published on a free loopback port and a writable copy of the image's demo models as
@@ -57,7 +57,7 @@ class Cluster:
         self.env = {**os.environ, "MODELHOST_IMAGE": IMAGE, "MODELHOST_BALANCER_IMAGE": BALANCER_IMAGE,
                     "MODELHOST_CLUSTER_MODELS": str(models), "MODELHOST_CLUSTER_PORT": str(port),
                     "MODELHOST_REPOSITORY_POLL_SECONDS": str(POLL_SECONDS)}
-        self.compose_args = [*compose_command(), "-p", project, "-f", str(ROOT / "docker" / "compose.yaml")]
+        self.compose_args = [*compose_command(), "-p", project, "-f", str(ROOT / "deploy" / "compose.yaml")]
 
     def compose(self, *args: str, timeout: float = 300) -> str:
         result = subprocess.run([*self.compose_args, *args], env=self.env, capture_output=True, text=True,
@@ -68,7 +68,7 @@ class Cluster:
 
     def cluster_script(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         env = {**self.env, "CLUSTER": self.project, "CLUSTER_COMPOSE": " ".join(self.compose_args)}
-        return subprocess.run([str(ROOT / "docker" / "cluster.sh"), *args], env=env, capture_output=True,
+        return subprocess.run([str(ROOT / "deploy" / "cluster.sh"), *args], env=env, capture_output=True,
                               text=True, timeout=timeout)
 
     def replicas(self) -> list[str]:

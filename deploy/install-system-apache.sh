@@ -17,8 +17,7 @@
 # admin's: this script never writes it, nor any secret.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=$(dirname "$here")
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf 'install-apache: %s\n' "$*"; }
 die() { printf 'install-apache: %s\n' "$*" >&2; exit 2; }
 
@@ -73,7 +72,7 @@ rm -f "$stage/apache/mod_modelhost.so"
 # The site example names this prefix, so it can be copied as it is.
 sed -i "s|^Define MODELHOST_APP .*|Define MODELHOST_APP $prefix|" "$stage/apache/system-apache.conf.example"
 if command -v apxs >/dev/null 2>&1 || command -v apxs2 >/dev/null 2>&1; then
-    "$here/apache/build-module.sh" "$stage/apache/mod_modelhost.so"
+    "$src/docker/apache/build-module.sh" "$stage/apache/mod_modelhost.so"
     module="built ($prefix/docker/apache/mod_modelhost.so)"
 elif [ -f "$prefix/docker/apache/mod_modelhost.so" ]; then
     cp "$prefix/docker/apache/mod_modelhost.so" "$stage/apache/"

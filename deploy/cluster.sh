@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The steps of make cluster-up and make cluster-update (docker/compose.yaml; README "More than
+# The steps of make cluster-up and make cluster-update (deploy/compose.yaml; README "More than
 # one machine"):
 #
-#   docker/cluster.sh models DIR IMAGE          fill an empty model repository DIR with IMAGE's demo models
-#   docker/cluster.sh wait URL N                wait until the balancer at URL has N replicas in rotation
-#   docker/cluster.sh members PROJECT           print the balancer's members and their state
-#   docker/cluster.sh drain PROJECT CONTAINER   send a replica no new request (before docker stop)
-#   docker/cluster.sh update PROJECT IMAGE URL  replace every replica not running IMAGE, one at a time
+#   deploy/cluster.sh models DIR IMAGE          fill an empty model repository DIR with IMAGE's demo models
+#   deploy/cluster.sh wait URL N                wait until the balancer at URL has N replicas in rotation
+#   deploy/cluster.sh members PROJECT           print the balancer's members and their state
+#   deploy/cluster.sh drain PROJECT CONTAINER   send a replica no new request (before docker stop)
+#   deploy/cluster.sh update PROJECT IMAGE URL  replace every replica not running IMAGE, one at a time
 #
 # update starts a replica of the new image first, waits until the balancer sends it requests,
 # then drains one old replica at the balancer and stops it (docker stop: Apache's graceful stop,
