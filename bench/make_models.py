@@ -34,6 +34,7 @@ ESTIMATORS: dict[str, Callable[[], ClassifierMixin]] = {
     "iris_lr": lambda: LogisticRegression(max_iter=1000),
     "iris_rf": lambda: RandomForestClassifier(n_estimators=100, random_state=0),
 }
+MODEL_NAMES = tuple(ESTIMATORS)
 
 
 def iris_data() -> tuple[np.ndarray, np.ndarray]:
