@@ -47,8 +47,8 @@ import joblib
 import make_models
 import numpy as np
 import requests
+from harness.containers import PROCESS_SNAPSHOT
 from sklearn.ensemble import RandomForestClassifier
-from soak import PROCESS_SNAPSHOT
 
 import bench
 

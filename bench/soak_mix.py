@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import make_models
 import numpy as np
 import requests
+from harness.checks import mismatch
+from harness.console import BenchError
+from harness.servers import HTTP_TIMEOUT
 
-import bench
-import make_models
-
-MODEL_NAMES = bench.MODEL_NAMES
+MODEL_NAMES = make_models.MODEL_NAMES
 FEATURES = tuple(f"x_{i}" for i in range(4))  # what modelhost infers for the plain iris arrays
 
 Check = Callable[[requests.Response], "str | None"]
@@ -85,7 +86,7 @@ class Expectations:
             if (answer.get("model"), answer.get("version")) != (model, "1"):
                 return f"answered for model {answer.get('model')!r} version {answer.get('version')!r}"
             got = [answer.get("prediction")] if single else answer.get("predictions")
-            if problem := bench.mismatch(got, expected):
+            if problem := mismatch(got, expected):
                 return f"predictions differ from model.predict: {problem}"
             if ids is not None and ([answer.get("id")] if single else answer.get("ids")) != ids:
                 return f"ids not echoed: expected {ids}"
@@ -210,7 +211,7 @@ def make_mix(expect: Expectations, max_batch_size: int) -> list[Kind]:
 def send(session: requests.Session, url: str, kind: Kind) -> requests.Response:
     headers = {name: value for name, value in (("Content-Type", kind.content_type), ("Accept", kind.accept))
                if value is not None}
-    return session.request(kind.method, url + kind.path, data=kind.body, headers=headers, timeout=bench.HTTP_TIMEOUT)
+    return session.request(kind.method, url + kind.path, data=kind.body, headers=headers, timeout=HTTP_TIMEOUT)
 
 
 def check_mix(url: str, kinds: list[Kind]) -> dict[str, bytes]:
@@ -224,16 +225,16 @@ def check_mix(url: str, kinds: list[Kind]) -> dict[str, bytes]:
             try:
                 response = send(session, url, kind)
             except requests.RequestException as exc:
-                raise bench.BenchError(f"{kind.name}: no answer: {exc}") from None
+                raise BenchError(f"{kind.name}: no answer: {exc}") from None
             text = " ".join(response.text.split())[:300]
             if response.status_code != kind.status:
-                raise bench.BenchError(f"{kind.name}: HTTP {response.status_code}, expected {kind.status}: {text}")
+                raise BenchError(f"{kind.name}: HTTP {response.status_code}, expected {kind.status}: {text}")
             try:
                 problem = kind.check(response) if kind.check else None
             except ValueError as exc:
                 problem = f"unreadable answer ({exc}): {text}"
             if problem:
-                raise bench.BenchError(f"{kind.name}: {problem}")
+                raise BenchError(f"{kind.name}: {problem}")
             if kind.pinned:
                 pinned[kind.name] = response.content
     return pinned
