@@ -29,8 +29,10 @@ import time
 from dataclasses import dataclass
 
 import requests
-
-import bench
+from harness.commands import ensure_image, run, tail
+from harness.console import BenchError, log, run_cleanly
+from harness.servers import LOOPBACK, free_port
+from harness.settings import image_from_env, tuning_from_env
 
 STARTS = 5
 POLL_SECONDS = 0.05
@@ -84,32 +86,32 @@ class Measured:
 
 
 def image_size_mb(image: str) -> float:
-    result = bench.run(["docker", "image", "inspect", "--format", "{{.Size}}", image])
+    result = run(["docker", "image", "inspect", "--format", "{{.Size}}", image])
     if result.returncode != 0:
-        raise bench.BenchError(f"docker image inspect {image} failed:\n{bench.tail(result.stderr)}")
+        raise BenchError(f"docker image inspect {image} failed:\n{tail(result.stderr)}")
     return int(result.stdout.strip()) / 1e6
 
 
 def cold_start(image: str, tuning: dict[str, str], stack: contextlib.ExitStack,
                snapshot: bool) -> tuple[float, float, list[tuple[int, int, list[str]]]]:
     """Seconds from `docker run` to ready and to a first prediction; the processes when ``snapshot``."""
-    port = bench.free_port()
+    port = free_port()
     name = f"modelhost-bench-start-{os.getpid()}"
     env_args = [arg for key, value in tuning.items() for arg in ("--env", f"{key}={value}")]
-    stack.callback(bench.run, ["docker", "rm", "--force", name])
+    stack.callback(run, ["docker", "rm", "--force", name])
     started = time.monotonic()
-    result = bench.run(["docker", "run", "--detach", "--name", name, "--publish", f"{bench.LOOPBACK}:{port}:8000",
-                        *env_args, image])
+    result = run(["docker", "run", "--detach", "--name", name, "--publish", f"{LOOPBACK}:{port}:8000",
+                  *env_args, image])
     if result.returncode != 0:
-        raise bench.BenchError(f"docker run {image} failed:\n{bench.tail(result.stderr)}")
-    url = f"http://{bench.LOOPBACK}:{port}"
+        raise BenchError(f"docker run {image} failed:\n{tail(result.stderr)}")
+    url = f"http://{LOOPBACK}:{port}"
     ready = predicted = None
     with requests.Session() as session:
         while predicted is None:
             elapsed = time.monotonic() - started
             if elapsed > 60:
-                logs = bench.run(["docker", "logs", name])
-                raise bench.BenchError(f"{image} was not ready within 60 s:\n{bench.tail(logs.stdout + logs.stderr)}")
+                logs = run(["docker", "logs", name])
+                raise BenchError(f"{image} was not ready within 60 s:\n{tail(logs.stdout + logs.stderr)}")
             with contextlib.suppress(requests.RequestException):
                 if ready is None:
                     if session.get(f"{url}/health/ready", timeout=2).status_code == 200:
@@ -120,11 +122,11 @@ def cold_start(image: str, tuning: dict[str, str], stack: contextlib.ExitStack,
             time.sleep(POLL_SECONDS)
     processes: list[tuple[int, int, list[str]]] = []
     if snapshot:
-        listed = bench.run(["docker", "exec", name, "python3", "-c", PROCESSES], timeout=60)
+        listed = run(["docker", "exec", name, "python3", "-c", PROCESSES], timeout=60)
         if listed.returncode != 0:
-            raise bench.BenchError(f"listing the processes of {name} failed:\n{bench.tail(listed.stderr)}")
+            raise BenchError(f"listing the processes of {name} failed:\n{tail(listed.stderr)}")
         processes = [(pid, rss, libs) for pid, rss, libs in json.loads(listed.stdout)]
-    bench.run(["docker", "rm", "--force", name])
+    run(["docker", "rm", "--force", name])
     return ready, predicted, processes
 
 
@@ -133,8 +135,8 @@ def measure(image: str, tuning: dict[str, str], stack: contextlib.ExitStack) -> 
     ready, predicted, processes = [], [], []
     for start in range(STARTS):
         seconds_ready, seconds_predicted, found = cold_start(image, tuning, stack, snapshot=start == 0)
-        bench.log(f"start {start + 1}/{STARTS}: ready after {seconds_ready:.2f} s, "
-                  f"first prediction after {seconds_predicted:.2f} s")
+        log(f"start {start + 1}/{STARTS}: ready after {seconds_ready:.2f} s, "
+            f"first prediction after {seconds_predicted:.2f} s")
         ready.append(seconds_ready)
         predicted.append(seconds_predicted)
         processes = processes or found
@@ -142,15 +144,14 @@ def measure(image: str, tuning: dict[str, str], stack: contextlib.ExitStack) -> 
 
 
 def main() -> int:
-    def run(stack: contextlib.ExitStack) -> int:
-        image = os.environ.get("IMAGE", "modelhost:latest")
-        tuning = {name: os.environ[name] for name in bench.TUNING_VARIABLES if os.environ.get(name)}
-        bench.ensure_image(image)
+    def measure_image(stack: contextlib.ExitStack) -> int:
+        image, tuning = image_from_env(), tuning_from_env()
+        ensure_image(image)
         measured = measure(image, tuning, stack)
         print("\n" + "\n".join(measured.lines()), flush=True)
         return 0 if measured.met else 1
 
-    return bench.run_cleanly("image", run)
+    return run_cleanly("image", measure_image)
 
 
 if __name__ == "__main__":

@@ -31,149 +31,42 @@ the MODELHOST_* tuning variables of README.md ("Tuning"), passed to the containe
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import shutil
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import joblib
-import make_models
-import numpy as np
 import requests
-from harness.containers import PROCESS_SNAPSHOT
-from sklearn.ensemble import RandomForestClassifier
+from harness.commands import ensure_image
+from harness.console import BenchError, run_cleanly
+from harness.paths import LOGS_DIR, ROOT
+from harness.servers import HTTP_TIMEOUT, stop_quietly
+from harness.settings import image_from_env, tuning_from_env
+from rollout_repository import (
+    FOREST,
+    POLL_SECONDS,
+    REPOSITORY,
+    RolloutContainer,
+    copy_version,
+    everywhere,
+    nowhere,
+    prepare_repository,
+)
 
-import bench
-
-ROLLOUT_DIR = bench.OUT_DIR / "rollout"
-REPOSITORY = ROLLOUT_DIR / "models"
-POLL_SECONDS = 2
 CLIENTS = 8
 LOAD_SECONDS = 30.0
 WARMUP_CYCLES = 2
 CYCLES = 20
 MAX_GROWTH_PERCENT = 10.0
-#: Seconds any one change may take to reach every process before the run stops with an error.
-CHANGE_TIMEOUT = 60.0
 IRIS = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-FOREST = "forest"
 FOREST_ROW = [5.1, 3.5, 1.4, 0.2]
-
-State = dict[str, Any]
 
 
 def log(message: str) -> None:
     print(f"rollout: {message}", flush=True)
 
-
-# --- The repository and the container ---------------------------------------------------------
-
-def write_forest(path: Path) -> None:
-    """A forest fitted on noisy iris rows: deep trees, so a few megabytes on disk and in memory."""
-    iris, target = make_models.iris_data()
-    rng = np.random.default_rng(0)
-    rows = rng.integers(0, len(iris), 20_000)
-    features = iris[rows] + rng.normal(0.0, 0.5, (len(rows), iris.shape[1]))
-    forest = RandomForestClassifier(n_estimators=25, random_state=0).fit(features, target[rows])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(forest, path)
-
-
-def prepare_repository(image: str) -> None:
-    """The image's demo models and the forest in REPOSITORY, readable by the container's user."""
-    shutil.rmtree(REPOSITORY, ignore_errors=True)
-    ROLLOUT_DIR.mkdir(parents=True, exist_ok=True)
-    created = bench.run(["docker", "create", image])
-    if created.returncode != 0:
-        raise bench.BenchError(f"docker create {image} failed:\n{bench.tail(created.stderr)}")
-    container = created.stdout.strip()
-    try:
-        copied = bench.run(["docker", "cp", f"{container}:/models", str(ROLLOUT_DIR)])
-        if copied.returncode != 0:
-            raise bench.BenchError(f"copying /models out of {image} failed:\n{bench.tail(copied.stderr)}")
-    finally:
-        bench.run(["docker", "rm", container])
-    write_forest(REPOSITORY / FOREST / "1" / "model.joblib")
-    make_models.make_world_readable(REPOSITORY)
-
-
-class RolloutContainer(bench.Container):
-    """The image serving REPOSITORY, polling it every POLL_SECONDS."""
-
-    name = "rollout"
-
-    def __init__(self, image: str, tuning: dict[str, str]) -> None:
-        super().__init__(REPOSITORY, image, {**tuning, "MODELHOST_REPOSITORY_POLL_SECONDS": str(POLL_SECONDS)})
-        self.container = f"modelhost-rollout-{os.getpid()}"
-
-    def rss_kib(self) -> dict[int, int]:
-        """pid -> VmRSS in KiB of every process in the container that runs the application."""
-        result = bench.run(["docker", "exec", self.container, "python3", "-c", PROCESS_SNAPSHOT], timeout=60)
-        if result.returncode != 0:
-            raise bench.BenchError(f"listing the processes of {self.container} failed:\n{bench.tail(result.stderr)}")
-        return {pid: rss for pid, _, rss in json.loads(result.stdout)}
-
-    def state(self) -> State:
-        response = requests.get(f"{self.url}/v1/repository", timeout=bench.HTTP_TIMEOUT)
-        if response.status_code != 200:
-            raise bench.BenchError(f"GET /v1/repository answered HTTP {response.status_code}: {response.text[:300]}")
-        state: State = response.json()
-        return state
-
-    def wait_for(self, condition: Callable[[State], bool], what: str) -> float:
-        """Poll /v1/repository until ``condition`` holds; the seconds it took, or BenchError."""
-        started = time.monotonic()
-        state: State = {}
-        while time.monotonic() - started < CHANGE_TIMEOUT:
-            state = self.state()
-            if condition(state):
-                return time.monotonic() - started
-            time.sleep(0.1)
-        raise bench.BenchError(f"not within {CHANGE_TIMEOUT:.0f} s: {what}. Last /v1/repository: "
-                               f"{json.dumps(state)[:2000]}\nLast log lines:\n{bench.tail(self.logs())}")
-
-
-def version_state(state: State, name: str, version: str) -> State | None:
-    model = next((m for m in state["models"] if m["name"] == name), None)
-    if model is None:
-        return None
-    return next((v for v in model["versions"] if v["version"] == version), None)
-
-
-def everywhere(count: str, name: str, version: str) -> Callable[[State], bool]:
-    """Every process has the version ``loaded`` (or ``failed``)."""
-    def check(state: State) -> bool:
-        entry = version_state(state, name, version)
-        return entry is not None and state["processes"] > 0 and entry["processes"][count] == state["processes"]
-    return check
-
-
-def nowhere(name: str, version: str) -> Callable[[State], bool]:
-    """No process has the version any more."""
-    def check(state: State) -> bool:
-        entry = version_state(state, name, version)
-        return entry is None or (entry["state"] == "unloaded" and not any(entry["processes"].values()))
-    return check
-
-
-def copy_version(model_dir: Path, source: int, target: int) -> Path:
-    """Copy a version folder into the repository; a model.json in it gets the new number."""
-    destination = model_dir / str(target)
-    shutil.copytree(model_dir / str(source), destination)
-    metadata = destination / "model.json"
-    if metadata.exists():
-        metadata.write_text(json.dumps({**json.loads(metadata.read_text()), "version": target}, indent=2))
-    return destination
-
-
-# --- Rollout under load -------------------------------------------------------------------------
 
 class Load:
     """Client threads, each predicting iris over its own keep-alive session, one request at a time."""
@@ -205,7 +98,7 @@ class Load:
             while not self.stopping.is_set():
                 failure, version = None, ""
                 try:
-                    response = session.post(self.url, json=IRIS, timeout=bench.HTTP_TIMEOUT)
+                    response = session.post(self.url, json=IRIS, timeout=HTTP_TIMEOUT)
                     answer = response.json() if response.status_code == 200 else {}
                     version = str(answer.get("version"))
                     if answer.get("prediction") != "setosa" or version not in ("1", "2"):
@@ -262,8 +155,6 @@ def rollout_under_load(server: RolloutContainer) -> Rollout:
                    rollout_s, refusal_s, removal_s)
 
 
-# --- Memory over load/unload cycles -----------------------------------------------------------------
-
 @dataclass(frozen=True)
 class Memory:
     before: dict[int, int]
@@ -302,9 +193,9 @@ def cycle(server: RolloutContainer) -> None:
     for _ in range(6):  # new connections, spread over the processes
         response = requests.post(f"{server.url}/v1/models/{FOREST}/versions/2/predict",
                                  json={"instances": [FOREST_ROW] * 10}, headers={"Connection": "close"},
-                                 timeout=bench.HTTP_TIMEOUT)
+                                 timeout=HTTP_TIMEOUT)
         if response.status_code != 200 or len(response.json().get("predictions", [])) != 10:
-            raise bench.BenchError(f"{FOREST} version 2 answered HTTP {response.status_code}: {response.text[:300]}")
+            raise BenchError(f"{FOREST} version 2 answered HTTP {response.status_code}: {response.text[:300]}")
     shutil.rmtree(model_dir / "2")
     server.wait_for(nowhere(FOREST, "2"), f"{FOREST} version 2 unloaded in every process")
 
@@ -327,15 +218,13 @@ def memory_cycles(server: RolloutContainer) -> Memory:
     return Memory(before, after, CYCLES, size, cycle_s)
 
 
-# --- The run ----------------------------------------------------------------------------------------
-
 def measure(image: str, tuning: dict[str, str], stack: contextlib.ExitStack) -> tuple[Rollout, Memory]:
     """Both measurements against one container of ``image``, which ``stack`` stops."""
-    bench.LOGS_DIR.mkdir(parents=True, exist_ok=True)
+    LOGS_DIR.mkdir(parents=True, exist_ok=True)
     prepare_repository(image)
     server = RolloutContainer(image, tuning)
-    stack.callback(bench.stop_quietly, server)
-    log(f"starting {image} as {server.container} on {server.url}, serving {REPOSITORY.relative_to(bench.ROOT)} "
+    stack.callback(stop_quietly, server)
+    log(f"starting {image} as {server.container} on {server.url}, serving {REPOSITORY.relative_to(ROOT)} "
         f"(polled every {POLL_SECONDS} s)")
     server.start()
     server.wait_ready()
@@ -348,14 +237,13 @@ def measure(image: str, tuning: dict[str, str], stack: contextlib.ExitStack) -> 
 
 def main() -> int:
     def run(stack: contextlib.ExitStack) -> int:
-        image = os.environ.get("IMAGE", "modelhost:latest")
-        tuning = {name: os.environ[name] for name in bench.TUNING_VARIABLES if os.environ.get(name)}
-        bench.ensure_image(image)
+        image, tuning = image_from_env(), tuning_from_env()
+        ensure_image(image)
         rollout, memory = measure(image, tuning, stack)
         print(f"\n{rollout.line()}\n{memory.line()}", flush=True)
         return 0 if not rollout.failures and memory.met else 1
 
-    return bench.run_cleanly("rollout", run)
+    return run_cleanly("rollout", run)
 
 
 if __name__ == "__main__":
