@@ -1,7 +1,8 @@
 """The naive baseline: the prediction server a team writes when it does not use modelhost.
 
 Loads the benchmark models (folder in env BENCH_MODELS) at import and predicts whatever rows it
-is sent: no validation, no logging. bench/bench.py serves it with gunicorn (2 workers x 4 threads).
+is sent: no validation, no logging. `make bench` serves it with gunicorn, 2 workers x 4 threads
+(bench/harness/servers.py, Baseline).
 """
 import os
 from pathlib import Path
