@@ -6,9 +6,6 @@ from typing import Any
 
 from flask import Flask
 
-#: The server's version, as the Open Inference Protocol's server metadata (GET /v2) reports it.
-__version__ = "1.0.0"
-
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, logging, models, routes, docs and CLI."""

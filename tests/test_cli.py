@@ -10,6 +10,7 @@ from app import create_app
 
 from app.training import demo
 from app.core.registry import ModelRegistry
+from app.core.watcher import load_all
 from tests.conftest_training import (cli, house_csv, model_repo, read_json, shop_csv, shop_frame,  # noqa: F401
                                      write_csv)
 
@@ -147,7 +148,7 @@ def test_train_demo_writes_the_three_models_with_their_names_and_labels(demo_rep
 
 def test_demo_models_give_the_documented_predictions(demo_repo):
     registry = ModelRegistry(demo_repo)
-    registry.load()
+    load_all(registry)
     iris = registry.get("iris").ready_runtime()
     rows = {"sepal_length": [5.1, 6.7], "sepal_width": [3.5, 3.0], "petal_length": [1.4, 5.2],
             "petal_width": [0.2, 2.3]}

@@ -11,12 +11,13 @@ from pathlib import Path
 import joblib
 
 from app.core.registry import ModelRegistry
+from app.core.watcher import load_all
 from app.storage.repository import Repository
 
 
 def load(root: Path) -> ModelRegistry:
     registry = ModelRegistry(root, [])
-    registry.load()
+    load_all(registry)
     return registry
 
 

@@ -15,6 +15,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from app import create_app
 from app.core.registry import ModelRegistry
+from app.core.watcher import load_all
 from tests.conftest import write_version
 
 #: A pickle of a class scikit-learn does not have, as an artifact written by another version gives.
@@ -74,7 +75,7 @@ def test_the_three_listings_show_the_exception_without_the_library_path_and_the_
 
 def _registry(root: Path) -> ModelRegistry:
     registry = ModelRegistry(root, [])
-    registry.load()
+    load_all(registry)
     return registry
 
 

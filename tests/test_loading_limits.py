@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.storage.repository import MAX_METADATA_BYTES, LoadError, Repository
-from app.core.routing import MAX_SERVING_BYTES
+from app.storage.serving import MAX_SERVING_BYTES
 from tests.conftest import live_app
 
 #: What a runaway file grows to in these tests: sparse, so it costs no disk, but reading it costs memory.

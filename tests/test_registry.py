@@ -9,12 +9,13 @@ import pytest
 
 from app.core.errors import ModelNotFound
 from app.core.registry import ModelRegistry
+from app.core.watcher import load_all
 from tests.conftest import write_version
 
 
 def load(root, trusted=None) -> ModelRegistry:
     registry = ModelRegistry(root, trusted)
-    registry.load()
+    load_all(registry)
     return registry
 
 

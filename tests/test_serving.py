@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from app.core.routing import ServingConfig, ServingFileError, parse_serving, route
+from app.core.routing import route
+from app.storage.serving import ServingConfig, ServingFileError, parse_serving
 from tests.conftest import SETOSA, apply_changes, default_version, iris_metadata, live_app, write_version
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from app.training import train as training
 from app.core.registry import ModelRegistry
+from app.core.watcher import load_all
 from app.core.runtime import sha256_of
 from tests.conftest_training import (cli, house_csv, house_frame, model_repo, read_json, shop_csv,  # noqa: F401
                                      shop_frame)
@@ -75,7 +76,7 @@ def test_train_writes_a_complete_version_and_the_next_one(cli, model_repo, shop_
 def test_trained_model_serves_raw_categories_through_the_registry(cli, model_repo, shop_csv):
     assert cli("train", "shop", "--data", str(shop_csv), "--target", "bought").exit_code == 0
     registry = ModelRegistry(model_repo)
-    registry.load()
+    load_all(registry)
     entry = registry.get("shop")
     assert entry.status == "loaded", entry.error
     columns = {"colour": ["red", "blue", "purple"], "size": [9.0, 20.5, 10.0], "visits": [3, 4, 5],
@@ -90,7 +91,7 @@ def test_trained_pipeline_takes_the_array_the_server_builds(cli, model_repo, sho
     """No column names inside the artifact: requests skip pandas and the per-call name checks."""
     assert cli("train", "shop", "--data", str(shop_csv), "--target", "bought").exit_code == 0
     registry = ModelRegistry(model_repo)
-    registry.load()
+    load_all(registry)
     runtime = registry.get("shop").ready_runtime()
     assert getattr(runtime.estimator, "feature_names_in_", None) is None
     frame = pd.read_csv(shop_csv).drop(columns="bought").head(20)

@@ -20,7 +20,7 @@ the start script sets), they are kept in ``<STATE_DIR>/prometheus``. So a system
 no start script runs, needs nothing but ``STATE_DIR``.
 
 A process that ends, or that a neighbour finds dead here, has its samples retired
-(``app.core.telemetry.retire``).
+(``app.core.samples.retire``).
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ import time
 import weakref
 from pathlib import Path
 from typing import Any
+
+from app.core.samples import alive, retire
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +56,6 @@ _joined: list[int] = []
 _DEFAULT_PREFIX = "default-"
 #: Present once the server has started (every model served at the end of a scan).
 STARTED_FILE = "started"
-
-
-def alive(pid: int) -> bool:
-    """Whether a process of this pid exists (a dead one's entries and samples can go)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
 
 
 class Fleet:
@@ -255,13 +246,7 @@ def _clear_earlier_start(directory: Path, samples: Path | None) -> None:
 
 
 def _retire(pid: int) -> None:
-    """Retire the Prometheus samples of a process that ended.
-
-    Imported here, not at the top: prometheus_client picks its multi-process mode when first
-    imported, which must come after ``join_server`` (a process only retires others once joined).
-    """
-    from app.core.telemetry import retire
-
+    """Retire the Prometheus samples of a process that ended."""
     retire(pid)
 
 

@@ -26,7 +26,7 @@ from typing import BinaryIO
 from app.core.errors import ModelNotFound, ModelNotReady
 from app.storage.repository import NAME_PATTERN, VERSION_PATTERN, Fingerprint, LoadError, Repository, without_server_paths
 from app.core.runtime import open_version
-from app.core.routing import ServingConfig
+from app.storage.serving import ServingConfig
 from app.core.telemetry import LOAD_SECONDS, LOADED, LOADS
 from app.core.versions import Model, ModelVersion, Unloaded
 
@@ -164,12 +164,6 @@ class ModelRegistry:
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Have ``listener`` called after every change (from the thread that made it)."""
         self._listeners.append(listener)
-
-    def load(self) -> None:
-        """Scan the repository and load every version now (start-up, CLI); failures are recorded, not raised."""
-        from app.core.watcher import Watcher  # the watcher applies scans to a registry: it imports this module
-
-        Watcher(self, 0, settle_seconds=0).scan()
 
     def load_version(self, name: str, version: int, path: Path, fingerprint: Fingerprint = ()) -> ModelVersion:
         """Check and load one version directory; the entry says ``failed`` and why when any check fails."""

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-from flask import Response, current_app
 
 from app.core.codecs.csvfile import Chunk, CsvFile, CsvLimits, Unreadable, width_error
 from app.core.errors import InvalidInput, UnusableOutput
@@ -61,15 +60,6 @@ class ScoredFile:
         self.file.seek(0)
         while block := self.file.read(size):
             yield block
-
-
-def download(scored: ScoredFile, filename: str) -> Response:
-    """Stream a scored file back as a CSV attachment; the spool is closed once it is sent."""
-    response = current_app.response_class(scored.blocks(), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Content-Length": str(scored.size),
-        "X-Rows-Scored": str(scored.rows)})
-    response.call_on_close(scored.file.close)
-    return response
 
 
 def example_csv(schema: InputSchema) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 from app.core.errors import ModelNotReady
 from app.storage.repository import Fingerprint
 from app.core.runtime import Runtime
-from app.core.routing import Routing, ServingConfig, route
+from app.core.routing import Routing, route
+from app.storage.serving import ServingConfig
 
 #: The config of a model without a serving file: nothing pinned, no labels, no canary.
 NO_SERVING = ServingConfig()

@@ -28,7 +28,7 @@ from typing import Any
 from app.core.fleet import Fleet
 from app.core.registry import ModelRegistry
 from app.storage.repository import SERVING_FILE, LoadError, ModelFiles, VersionFiles
-from app.core.routing import ServingConfig, ServingFileError, parse_serving
+from app.storage.serving import ServingConfig, ServingFileError, parse_serving
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,11 @@ def _run(ref: weakref.ref[Watcher]) -> None:
         except Exception:  # noqa: BLE001 - the watcher must outlive any one bad scan
             log.exception("Scanning the model repository failed; the next poll tries again")
         del watcher
+
+
+def load_all(registry: ModelRegistry) -> None:
+    """Scan the repository and load every version now (the CLI, tests); failures are recorded, not raised."""
+    Watcher(registry, 0, settle_seconds=0).scan()
 
 
 def watch(registry: ModelRegistry, poll_seconds: float, state_dir: str | None) -> Watcher:

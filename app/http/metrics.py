@@ -17,7 +17,8 @@ from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from app.http import state as requeststate
-from app.core.telemetry import LATENCY, PREDICTION_LATENCY, PREDICTIONS, REQUESTS, live_samples
+from app.core.samples import live_samples
+from app.core.telemetry import LATENCY, PREDICTION_LATENCY, PREDICTIONS, REQUESTS
 
 bp = Blueprint("metrics", __name__)
 #: The methods HTTP defines (RFC 9110, PATCH from RFC 5789); the label of any other is "other".

@@ -8,7 +8,7 @@ from werkzeug.routing import BaseConverter
 
 from app.http import state as requeststate
 
-from app.core import scoring
+from app.http import files
 from app.http.auth import require_token
 from app.http.bodies import decoded_body, decoded_form, decoded_stream, is_json
 from app.core.codecs.csvfile import CsvLimits
@@ -246,7 +246,7 @@ def predict_csv(entry: ModelVersion, probabilities: bool, escape_formulas: bool)
                             "or send the instances as JSON to get JSON back.")
     scored = get_service().score_csv(entry, decoded_stream(), probabilities, CsvLimits.from_config(current_app.config),
                                      requeststate.current(), escape_formulas=escape_formulas)
-    return scoring.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
+    return files.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
 
 
 def query_switch(name: str, default: bool) -> bool:

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.core.codecs import oip
 
+from app.core import SERVER_NAME, VERSION
 from app.http import state as requeststate
 
 from app.core.codecs import tensors
@@ -55,9 +56,7 @@ def server_metadata():
       401: {$ref: "#/components/responses/V2_401"}
       500: {$ref: "#/components/responses/V2_500"}
     """
-    from app import __version__
-
-    return jsonify({"name": "modelhost", "version": __version__, "extensions": ["binary_tensor_data"]})
+    return jsonify({"name": SERVER_NAME, "version": VERSION, "extensions": ["binary_tensor_data"]})
 
 
 @bp.get("/health/live")

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from jsonschema import Draft202012Validator
 
-from app.core.routing import MAX_SERVING_BYTES, SERVING_FILE
+from app.storage.serving import MAX_SERVING_BYTES, SERVING_FILE
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from app.web import cards
 from app.http import state as requeststate
 
 from app.core import scoring
+from app.http import files
 from app.http.auth import pages_need_token, token_matches
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
@@ -111,7 +112,7 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
     except ModelhostError as exc:  # a file refused (400) or too big to read (413): said on the page
         return _page(entry, runtime, status=exc.status, upload_error=exc.detail, upload_errors=exc.errors or [])
     stem = secure_filename(upload.filename).rsplit(".", 1)[0] or entry.name
-    return scoring.download(scored, f"{stem}-scored.csv")
+    return files.download(scored, f"{stem}-scored.csv")
 
 
 @bp.get("/models/<name>/template.csv")

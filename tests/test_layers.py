@@ -1,0 +1,127 @@
+"""The rules of the layers in app/, read from the code's own imports.
+
+``app.storage`` is the bottom layer, ``app.core`` stands on it, and the Flask layers stand on
+the core: ``app.http``, then ``app.web`` and ``app.training``. A layer imports only the layers
+below it (and, for the Flask layers, the application's top-level modules), no web framework
+reaches the core, and no modules import each other in a circle, not even from inside a
+function or for type checking only.
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parent.parent / "app"
+
+#: What each package may import of app/ besides itself; a package not listed may import anything.
+ALLOWED: dict[str, set[str]] = {
+    "app.storage": set(),
+    "app.core": {"app.storage"},
+    "app.launch": {"app.config"},
+    "app.http": {"app.core", "app.storage", "app.extensions", "app.config", "app.logs", "app"},
+    "app.web": {"app.core", "app.storage", "app.extensions", "app.config", "app.http"},
+    "app.training": {"app.core", "app.storage", "app.extensions", "app.config", "app.http"},
+}
+#: Web frameworks the lower layers never import.
+FRAMEWORKS = ("flask", "werkzeug", "flasgger", "flask_cors", "jinja2")
+FRAMEWORK_FREE = ("app.core", "app.storage", "app.launch")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(APP.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(APP.rglob("*.py"))}
+
+
+def imports(name: str, path: Path) -> Iterator[str]:
+    """Every module ``name`` imports, wherever the import statement stands."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    known = modules()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            yield base
+            # from package import module: the module is imported too
+            yield from (f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known)
+
+
+def owner(module: str) -> str | None:
+    """The package of ALLOWED a module belongs to, if any."""
+    matches = [p for p in ALLOWED if module == p or module.startswith(p + ".")]
+    return max(matches, key=len) if matches else None
+
+
+def in_app(module: str) -> bool:
+    return module == "app" or module.startswith("app.")
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: {m for m in imports(name, path) if m in known and m != name} for name, path in known.items()}
+
+
+def test_the_layers_are_there():
+    packages = {name for name in modules() if name.count(".") == 1}
+    assert {"app.core", "app.core.codecs", "app.storage", "app.http", "app.web", "app.training"} <= \
+        packages | {n for n in modules() if n == "app.core.codecs"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in modules() if n.startswith(FRAMEWORK_FREE)))
+def test_lower_layers_import_no_web_framework(name):
+    found = sorted(m for m in imports(name, modules()[name]) if m.split(".")[0] in FRAMEWORKS)
+    assert not found, f"{name} imports {found}: the web framework belongs in app/http and app/web"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in modules() if owner(n)))
+def test_each_layer_imports_only_the_layers_below_it(name):
+    layer = owner(name)
+    assert layer is not None
+    allowed = ALLOWED[layer] | {layer}
+    wrong = sorted(m for m in imports(name, modules()[name])
+                   if in_app(m) and not any(m == a or m.startswith(a + ".") for a in allowed - {"app"})
+                   and not (m == "app" and "app" in allowed))
+    assert not wrong, f"{name} ({layer}) imports {wrong}; it may import {sorted(allowed)}"
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    edges = graph()
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [])
+    # A package's __init__ is imported with every module in it; only the app factory imports modules back.
+    cycles = [c for c in cycles if not (c[0] == "app" or c[-2] == "app" and c[-1] == c[0])]
+    assert not cycles, "import circles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_checks_see_a_broken_rule(tmp_path):
+    """The checker itself: an upward import and a framework import in the core are found."""
+    source = "from flask import g\nfrom app.http import v1\n"
+    tree = ast.parse(source)
+    found = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert [m for m in found if m.split(".")[0] in FRAMEWORKS] == ["flask"]
+    assert owner("app.http.v1") == "app.http" and "app.http" not in ALLOWED["app.core"]
