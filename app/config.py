@@ -160,7 +160,7 @@ def _coerce(app: Flask) -> None:
 
 
 def _switch(key: str, value: Any) -> bool:
-    from app.core.schema import FALSE_WORDS, TRUE_WORDS
+    from app.core.features import FALSE_WORDS, TRUE_WORDS
 
     if isinstance(value, bool):
         return value

@@ -18,6 +18,7 @@ import numpy as np
 import sklearn
 from sklearn.base import is_classifier
 
+from app.core import features
 from app.core.batching import BatchSettings, parse_settings
 from app.core.errors import InvalidInput, UnusableOutput
 from app.storage.repository import METADATA_FILE, LoadError, Repository, without_server_paths
@@ -93,12 +94,12 @@ def infer_metadata(estimator: Any, name: str, version: int, artifact: Path) -> d
             raise LoadError(f"{artifact.name}: the estimator is not fitted (no n_features_in_)")
         names = [f"x_{i}" for i in range(int(count))]
     categories = _categorical_columns(estimator)
-    features = []
+    inferred = []
     for feature in names:
         if feature in categories:
-            features.append({"name": feature, "type": "string", "enum": categories[feature]})
+            inferred.append({"name": feature, "type": "string", "enum": categories[feature]})
         else:
-            features.append({"name": feature, "type": "number"})
+            inferred.append({"name": feature, "type": "number"})
     task = "classification" if is_classifier(estimator) else "regression"
     target: dict[str, Any] = {"name": "target"}
     if task == "classification":
@@ -112,7 +113,7 @@ def infer_metadata(estimator: Any, name: str, version: int, artifact: Path) -> d
         "estimator": type(estimator).__name__,
         "artifact": artifact.name,
         "sha256": None,
-        "features": features,
+        "features": inferred,
         "target": target,
         "metrics": {},
         "created_at": None,
@@ -152,7 +153,7 @@ class Runtime:
         # pandas is imported for those models only, so a server without them never loads it.
         self._wants_frame = getattr(estimator, "feature_names_in_", None) is not None
         self._pd = importlib.import_module("pandas") if self._wants_frame else None
-        self._all_numeric = all(f.get("type", "number") in ("number", "integer") for f in metadata["features"])
+        self._all_numeric = features.all_numeric(metadata["features"])
         self.classes = np.asarray(getattr(estimator, "classes_", [])).tolist() if self.is_classifier else []
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
         self._labels = [str(c) for c in self.classes]
@@ -172,7 +173,7 @@ class Runtime:
     def _typed_columns(self, columns: dict[str, Any]) -> dict[str, Any]:
         # Whole-number features stay integers, as the pipeline saw them in training.
         return {f["name"]: _int64(columns[f["name"]])
-                if f.get("type") == "integer" and isinstance(columns[f["name"]], np.ndarray) else columns[f["name"]]
+                if features.type_name(f) == "integer" and isinstance(columns[f["name"]], np.ndarray) else columns[f["name"]]
                 for f in self.metadata["features"]}
 
     def stack(self, matrices: list[Any]) -> Any:

@@ -5,7 +5,6 @@ the compiled validators that check requests, so documentation and behaviour cann
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Iterable, Mapping
@@ -14,12 +13,9 @@ import numpy as np
 from jsonschema import Draft202012Validator
 
 from app.core.errors import InvalidInput, PayloadTooLarge
-from app.core.violations import INT64_MAX, INT64_RANGE, Violations, json_type
+from app.core.features import FALSE_WORDS, INT64_MAX, TRUE_WORDS, TYPES, all_numeric, parse_text, type_name
+from app.core.violations import INT64_RANGE, Violations, json_type
 
-#: How true and false are written in forms, CSV files and query parameters.
-TRUE_WORDS = ("true", "1", "on", "yes")
-FALSE_WORDS = ("false", "0", "off", "no")
-_JSON_TYPES = {"number": "number", "integer": "integer", "string": "string", "boolean": "boolean"}
 #: Integer values (features and ids) are whole numbers a signed 64-bit integer holds: larger ones
 #: reach the model wrapped or rounded, and an id could not be echoed exactly.
 _INT64 = {"minimum": -INT64_MAX, "maximum": INT64_MAX}
@@ -52,7 +48,7 @@ class Batch:
 
 def feature_schema(feature: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON Schema of one feature's value."""
-    schema: dict[str, Any] = {"type": _JSON_TYPES.get(feature.get("type", "number"), "number")}
+    schema: dict[str, Any] = {"type": type_name(feature)}
     if schema["type"] == "integer":
         schema.update(_INT64)
     if feature.get("enum"):
@@ -92,9 +88,8 @@ class InputSchema:
         self._column_checks = [_column_check(f) for f in self.features]
         #: All features numbers or whole numbers without allowed-value lists: requests become
         #: one float64 matrix, checked with numpy.
-        self.numeric = all(f.get("type", "number") in ("number", "integer") and not f.get("enum")
-                           for f in self.features)
-        self._integer_columns = [i for i, f in enumerate(self.features) if f.get("type") == "integer"]
+        self.numeric = all_numeric(self.features) and not any(f.get("enum") for f in self.features)
+        self._integer_columns = [i for i, f in enumerate(self.features) if type_name(f) == "integer"]
         self._values_of = itemgetter(*self.names) if len(self.names) > 1 else lambda i: (i[self.names[0]],)
 
     def openapi_schemas(self) -> dict[str, dict[str, Any]]:
@@ -118,7 +113,7 @@ class InputSchema:
                  "string": r'[^,"\r\n]+',
                  "number": r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,2})?"}
         cells = ["(?:" + "|".join(literal(str(v)) for v in f["enum"]) + ")" if f.get("enum")
-                 else kinds.get(f.get("type", "number"), kinds["number"]) for f in self.features]
+                 else kinds[type_name(f)] for f in self.features]
         csv = "^" + ",".join(map(literal, self.names)) + r"(?:\n" + ",".join(cells) + r")+\n?$"
         example = self.example()
         instance = {**self.instance, "example": example}
@@ -266,9 +261,9 @@ class InputSchema:
     def from_form(self, form: Mapping[str, str]) -> dict[str, Any]:
         """Turn form fields (all strings) into typed values; bad values are left for the validator."""
         typed: dict[str, Any] = {}
-        kinds = {f["name"]: f.get("type", "number") for f in self.features}
+        kinds = {f["name"]: type_name(f) for f in self.features}
         for key, value in form.items():
-            typed[key] = _coerce_text(value, kinds.get(key, "string"))
+            typed[key] = parse_text(value, kinds.get(key, "string"))
         return typed
 
 
@@ -283,7 +278,7 @@ def _instances_schema(item: dict[str, Any]) -> dict[str, Any]:
 
 def _column_check(feature: Mapping[str, Any]):
     """A check of a whole column of values that accepts only what the feature's schema accepts."""
-    kind = feature.get("type", "number")
+    kind = type_name(feature)
     enum = feature.get("enum")
     if enum:
         if not all(type(v) is str for v in enum):
@@ -292,7 +287,7 @@ def _column_check(feature: Mapping[str, Any]):
         return lambda values: all(type(v) is str for v in values) and allowed.issuperset(values)
     if kind == "integer":
         return lambda values: set(map(type, values)) <= {int} and -INT64_MAX <= min(values) and max(values) <= INT64_MAX
-    accepted = {"number": {int, float}, "string": {str}, "boolean": {bool}}.get(kind, set())
+    accepted = TYPES[kind].json_types
     return lambda values: set(map(type, values)) <= accepted
 
 
@@ -307,7 +302,7 @@ def example_value(feature: Mapping[str, Any]) -> Any:
         return feature["example"]
     if feature.get("enum"):
         return feature["enum"][0]
-    kind = feature.get("type", "number")
+    kind = type_name(feature)
     if kind == "boolean":
         return False
     if kind == "string":
@@ -315,26 +310,3 @@ def example_value(feature: Mapping[str, Any]) -> Any:
     low, high = feature.get("minimum"), feature.get("maximum")
     value = (low + high) / 2 if low is not None and high is not None else 0
     return int(round(value)) if kind == "integer" else round(value, 3)
-
-
-def _coerce_text(value: str, kind: str) -> Any:
-    text = value.strip()
-    try:
-        if kind == "integer":
-            try:
-                return int(text)  # exact, also beyond the 53 bits a double holds
-            except ValueError:
-                number = float(text)  # "3.0", "1e3": whole numbers written otherwise
-                return int(number) if number.is_integer() else number
-        if kind == "number":
-            number = float(text)
-            return number if math.isfinite(number) else value
-    except ValueError:
-        return value
-    if kind == "boolean":
-        lowered = text.lower()
-        if lowered in TRUE_WORDS:
-            return True
-        if lowered in FALSE_WORDS:
-            return False
-    return value

@@ -33,7 +33,9 @@ import numpy as np
 
 from app.core.codecs.csvfile import Chunk, CsvFile, CsvLimits, Unreadable, width_error
 from app.core.errors import InvalidInput, UnusableOutput
-from app.core.schema import FALSE_WORDS, TRUE_WORDS, InputSchema
+from app.core import features
+from app.core.features import FALSE_WORDS, TRUE_WORDS
+from app.core.schema import InputSchema
 
 if TYPE_CHECKING:
     from app.core.runtime import Runtime
@@ -172,7 +174,7 @@ def _coerce(chunk: Chunk, schema: InputSchema) -> tuple[dict[str, Any], np.ndarr
     bad = np.zeros(len(chunk), dtype=bool)
     for feature in schema.features:
         text = chunk.column(feature["name"])
-        kind = feature.get("type", "number")
+        kind = features.type_name(feature)
         if kind == "integer":
             values, ok = _whole_numbers(text)
         elif kind == "number":

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from jsonschema.exceptions import ValidationError
 
 from app.core.errors import InvalidInput
+from app.core.features import INT64_MAX
 
 #: Most violations one answer lists; validation stops when this many are found.
 MAX_ERRORS = 100
@@ -20,7 +21,6 @@ _NAMED_KEYS = 10
 #: Whole numbers (integer features and ids) are taken from -INT64_MAX to INT64_MAX. The range is
 #: symmetric because a JSON integer below -2^63 decodes as the double -2^63, which would pass a
 #: bound of -2^63 though it is another number.
-INT64_MAX = 2**63 - 1
 INT64_RANGE = "-(2^63 - 1) to 2^63 - 1"
 
 

@@ -19,7 +19,8 @@ from app.core.runtime import Runtime
 from app.core.schema import feature_schema
 from app.core.codecs.tensors import NARROW_FLOAT_MAX
 from app.core.scoring import example_csv, output_columns
-from app.core.violations import INT64_MAX
+from app.core import features
+from app.core.features import INT64_MAX
 
 _NO_PROBABILITIES = {"name": "probabilities", "in": "query", "required": False, "allowEmptyValue": True,
                      "schema": {"type": "boolean", "enum": [False]},
@@ -224,7 +225,7 @@ def v2_request_schema(runtime: Runtime) -> dict[str, Any]:
         # The INT64 datatype holds -2^63 too, which number features take; whole-number features
         # take -(2^63 - 1) to 2^63 - 1, as on /v1.
         kinds = {"INT64": {"type": "integer", "minimum": -INT64_MAX, "maximum": INT64_MAX}}
-        if all(f.get("type", "number") == "number" for f in schema.features):
+        if all(features.type_name(f) == "number" for f in schema.features):
             fp32 = NARROW_FLOAT_MAX["FP32"]  # beyond it an FP32 element would be infinite: refused
             kinds = {"FP64": {"type": "number"}, "FP32": {"type": "number", "minimum": -fp32, "maximum": fp32},
                      "INT64": {"type": "integer", "minimum": -INT64_MAX - 1, "maximum": INT64_MAX}}
@@ -254,13 +255,13 @@ def v2_request_schema(runtime: Runtime) -> dict[str, Any]:
 
 
 def _feature_tensor(feature: dict[str, Any]) -> dict[str, Any]:
-    kind = feature.get("type", "number")
+    kind = features.type_of(feature)
     value = {k: v for k, v in feature_schema(feature).items() if k in ("type", "enum")}
-    if kind == "integer":
+    if kind.name == "integer":
         value.update(minimum=-INT64_MAX, maximum=INT64_MAX)
     return {"type": "object", "required": ["name", "datatype", "shape", "data"], "additionalProperties": False,
             "properties": {"name": {"type": "string", "enum": [feature["name"]]},
-                           "datatype": {"type": "string", "enum": [oip.FEATURE_DATATYPES.get(kind, "FP64")]},
+                           "datatype": {"type": "string", "enum": [kind.oip_datatype]},
                            "shape": {"type": "array", "items": {"type": "integer"}, "enum": [[1]]},
                            "data": {"type": "array", "minItems": 1, "maxItems": 1, "items": value}}}
 

@@ -19,7 +19,7 @@ from app.http.kserve import bp as kserve_bp
 from app.http.management import bp as repository_bp
 from app.extensions import get_registry
 from app.core.registry import ModelVersion
-from app.core.schema import FALSE_WORDS, TRUE_WORDS
+from app.core.features import FALSE_WORDS, TRUE_WORDS
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 from jsonschema import Draft202012Validator
 
+from app.core import features
 from app.storage.serving import MAX_SERVING_BYTES, SERVING_FILE
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "required": ["name"],
                 "properties": {
                     "name": {"type": "string", "minLength": 1},
-                    "type": {"enum": ["number", "integer", "string", "boolean"]},
+                    "type": {"enum": list(features.NAMES)},
                     "enum": {"type": ["array", "null"],
                              "items": {"type": ["string", "number", "boolean"]}},
                     "minimum": _NUMBER_OR_NULL,

@@ -19,6 +19,7 @@ from app.http import state as requeststate
 from app.core import scoring
 from app.http import files
 from app.http.auth import pages_need_token, token_matches
+from app.core import features
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
 from app.extensions import get_service
@@ -160,15 +161,15 @@ def form_fields(schema: InputSchema, values: dict[str, str] | None, errors: dict
     """One input per feature: widget, bounds, step and default from the training data."""
     fields = []
     for feature in schema.features:
-        name, kind = feature["name"], feature.get("type", "number")
+        name, kind = feature["name"], features.type_of(feature)
         value = values[name] if values is not None else _text(example_value(feature))
         low, high = feature.get("minimum"), feature.get("maximum")
-        field = {"name": name, "label": name.replace("_", " ").capitalize(), "type": kind,
+        field = {"name": name, "label": name.replace("_", " ").capitalize(), "input": kind.form_input,
                  "description": feature.get("description"), "value": value, "error": errors.get(name),
                  "min": low, "max": high, "step": _step(feature), "warning": None,
                  "options": [_text(o) for o in feature.get("enum") or []] or
-                 (["true", "false"] if kind == "boolean" else None)}
-        number = _number(value) if kind in ("number", "integer") else None
+                 (["true", "false"] if kind.form_input == "select" else None)}
+        number = _number(value) if kind.numeric else None
         if number is not None and low is not None and high is not None and not low <= number <= high:
             field["warning"] = (f"outside the training range {low:g} to {high:g}: "
                                 "the model has not seen such values, so treat the prediction with care")
@@ -184,7 +185,7 @@ def _bars(probabilities: dict[str, float]) -> list[dict[str, Any]]:
 
 def _step(feature: dict[str, Any]) -> str:
     """The input's step: 1 for integers, else the finest decimal the training data shows."""
-    if feature.get("type") == "integer":
+    if features.type_name(feature) == "integer":
         return "1"
     samples = [repr(float(v)) for k in ("minimum", "maximum", "example")
                if isinstance(v := feature.get(k), (int, float))]

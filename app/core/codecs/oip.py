@@ -1,7 +1,7 @@
 """modelhost's models in the Open Inference Protocol: their tensors, and requests to validated batches.
 
 A model takes one input tensor per feature, named after it, of shape ``[-1]`` or ``[-1, 1]``
-and the datatype of the feature's type (:data:`FEATURE_DATATYPES`); a model whose features are
+and the datatype of the feature's type (``app.core.features``); a model whose features are
 all numbers also takes its rows as one ``[-1, n_features]`` tensor of any numeric datatype, as
 MLServer's scikit-learn runtime does. Its outputs are ``predict`` (the labels or numbers) and,
 for classifiers with probabilities, ``predict_proba`` (``[-1, n_classes]`` FP64, the class order
@@ -18,17 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from app.core import features
 from app.core.errors import InvalidInput, PayloadTooLarge
 from app.core.runtime import Runtime
 from app.core.schema import Batch, InputSchema
 from app.core.codecs.tensors import BYTES, FIXED, FLOATS, INTEGERS, Output, Tensor
 from app.core.violations import summary
 
-#: The datatype each feature type is declared with.
-FEATURE_DATATYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": BYTES}
-#: The datatypes each feature type accepts (whole-number features take floats holding whole numbers).
-_ACCEPTED = {"number": FLOATS | INTEGERS, "integer": INTEGERS | FLOATS, "boolean": frozenset({"BOOL"}),
-             "string": frozenset({BYTES})}
 #: The datatypes the metadata declares for the ``[-1, n_features]`` form (any numeric one is taken).
 MATRIX_DATATYPES = ("FP64", "FP32", "INT64")
 PREDICT, PROBABILITIES = "predict", "predict_proba"
@@ -37,7 +33,13 @@ _PATH = re.compile(r"^instances/(\d+)/(.+)$")
 
 def takes_matrix(schema: InputSchema) -> bool:
     """Whether the model also takes its rows as one ``[-1, n_features]`` tensor."""
-    return all(f.get("type", "number") in ("number", "integer") for f in schema.features)
+    return features.all_numeric(schema.features)
+
+
+def accepted_datatypes(kind: features.FeatureType) -> frozenset[str]:
+    """The datatypes a feature's tensor may have: any numeric one for numbers (whole-number features take
+    floats holding whole numbers), its own datatype otherwise."""
+    return FLOATS | INTEGERS if kind.numeric else frozenset({kind.oip_datatype})
 
 
 def predict_datatype(runtime: Runtime) -> str:
@@ -55,7 +57,7 @@ def predict_datatype(runtime: Runtime) -> str:
 def tensor_metadata(runtime: Runtime) -> dict[str, Any]:
     """The ``inputs``, ``outputs`` and ``parameters`` of a loaded version's model metadata."""
     schema = runtime.schema
-    inputs = [{"name": f["name"], "datatype": FEATURE_DATATYPES.get(f.get("type", "number"), "FP64"), "shape": [-1]}
+    inputs = [{"name": f["name"], "datatype": features.type_of(f).oip_datatype, "shape": [-1]}
               for f in schema.features]
     outputs: list[dict[str, Any]] = [{"name": PREDICT, "datatype": predict_datatype(runtime), "shape": [-1]}]
     if runtime.supports_probabilities:
@@ -78,9 +80,9 @@ def to_batch(schema: InputSchema, tensors: list[Tensor], max_batch: int) -> Batc
     columns = []
     for feature in schema.features:
         tensor = by_name[feature["name"]]
-        kind = feature.get("type", "number")
-        if tensor.datatype not in _ACCEPTED.get(kind, _ACCEPTED["number"]):
-            raise _wrong_datatype(tensor, f"feature {tensor.name!r} is a {kind}", FEATURE_DATATYPES.get(kind, "FP64"))
+        kind = features.type_of(feature)
+        if tensor.datatype not in accepted_datatypes(kind):
+            raise _wrong_datatype(tensor, f"feature {tensor.name!r} is a {kind.name}", kind.oip_datatype)
         columns.append(_column(tensor))
     if schema.numeric:  # the columns hold numbers only: their datatypes were checked above
         batch = schema.from_matrix(np.column_stack([np.asarray(c, dtype=np.float64) for c in columns]))
