@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from .test_start_script import script  # noqa: F401 - the fixture: a copy of the start script
+from . import test_start_script
+from .test_start_script import copy_start, stand_in_python
 
-SCRIPT = Path(__file__).resolve().parent.parent / "docker" / "modelhost-start"
+#: The fixture of the start-script tests: a copy of the start script beside the application.
+script = test_start_script.script
 IS_ROOT = os.geteuid() == 0
 #: The account Apache's processes run as: www-data when the script runs as root, else the tester.
 APACHE_USER = "www-data" if IS_ROOT else pwd.getpwuid(os.geteuid()).pw_name
@@ -91,6 +93,7 @@ def env(work: Path) -> dict[str, str]:
     """The environment of a start with the stand-in mod_wsgi-express, and no other MODELHOST_* setting."""
     bin_dir = work / "venv" / "bin"
     bin_dir.mkdir(parents=True)
+    stand_in_python(bin_dir)
     (bin_dir / "mod_wsgi-express").write_text(EXPRESS)
     (bin_dir / "mod_wsgi-express").chmod(0o755)
     (work / "mod_modelhost.so").write_bytes(b"")
@@ -119,11 +122,12 @@ def reported(result: subprocess.CompletedProcess, name: str) -> str:
 
 # --- Values that would run, or add directives, are refused ---------------------------------
 
+HOST_REFUSED = "MODELHOST_HOST must be an IP address or a host name"
 #: Each setting with a value that ends a quote or a line where mod_wsgi-express writes it.
 INJECTIONS = {
-    "host $( )": ("MODELHOST_HOST", "127.0.0.1$(touch {marker})", "MODELHOST_HOST must be an IP address or a host name"),
-    "host quote": ("MODELHOST_HOST", '127.0.0.1"; touch {marker}; "', "MODELHOST_HOST must be an IP address or a host name"),
-    "host backticks": ("MODELHOST_HOST", "localhost`touch {marker}`", "MODELHOST_HOST must be an IP address or a host name"),
+    "host $( )": ("MODELHOST_HOST", "127.0.0.1$(touch {marker})", HOST_REFUSED),
+    "host quote": ("MODELHOST_HOST", '127.0.0.1"; touch {marker}; "', HOST_REFUSED),
+    "host backticks": ("MODELHOST_HOST", "localhost`touch {marker}`", HOST_REFUSED),
     "server root": ("MODELHOST_SERVER_ROOT", "{work}/root$(touch {marker})",
                     "MODELHOST_SERVER_ROOT must be a path of letters, digits and . _ - + @ / only"),
     "group": ("MODELHOST_GROUP", "www-data$(touch {marker})", "MODELHOST_GROUP must be the name of a group"),
@@ -163,7 +167,8 @@ REFUSALS = {
         "MODELHOST_APACHE_LOG_LEVEL must be Apache's LogLevel on one line, got "
         "$'warn\\nHeader always set X-Injected yes'; set it to an Apache log level (emerg, alert, crit, error, "
         "warn, notice, info, debug, trace1 to trace8), optionally with module:level pairs"),
-    "log level unknown": ({"MODELHOST_APACHE_LOG_LEVEL": "loud"}, "MODELHOST_APACHE_LOG_LEVEL: 'loud' is not a log level"),
+    "log level unknown": ({"MODELHOST_APACHE_LOG_LEVEL": "loud"},
+                          "MODELHOST_APACHE_LOG_LEVEL: 'loud' is not a log level"),
     "log level of a module": ({"MODELHOST_APACHE_LOG_LEVEL": "warn ssl:loud"}, "'ssl:loud' is not a log level"),
     "log level with a quote": ({"MODELHOST_APACHE_LOG_LEVEL": "warn'"}, "'warn'' is not a log level"),
     "log level blank": ({"MODELHOST_APACHE_LOG_LEVEL": "  "}, "MODELHOST_APACHE_LOG_LEVEL is set but holds no level"),
@@ -182,8 +187,9 @@ REFUSALS = {
     "metrics folder": ({"PROMETHEUS_MULTIPROC_DIR": "/metrics\n"}, "PROMETHEUS_MULTIPROC_DIR must be a path without"),
 }
 ACCOUNT_REFUSALS = {
-    "user as a number": ({"MODELHOST_USER": "33"}, "MODELHOST_USER must be the name of an account (letters, digits, "
-                                                   "_ . -; not a number), got '33'; set it to one that getent passwd lists"),
+    "user as a number": ({"MODELHOST_USER": "33"},
+                         "MODELHOST_USER must be the name of an account (letters, digits, _ . -; not a number), got "
+                         "'33'; set it to one that getent passwd lists"),
     "unknown user": ({"MODELHOST_USER": "no-such-user-mh"},
                      "MODELHOST_USER: there is no account 'no-such-user-mh' on this system"),
     "user with a newline": ({"MODELHOST_USER": "www-data\nroot"}, "got $'www-data\\nroot'"),
@@ -221,10 +227,7 @@ def test_an_account_that_is_not_one_of_this_system_is_refused(script, env, work,
 
 def test_an_application_folder_whose_path_the_shell_would_split_is_refused(env, work):
     app_dir = work / "model server"
-    (app_dir / "docker").mkdir(parents=True)
-    shutil.copy(SCRIPT, app_dir / "docker" / "modelhost-start")
-    shutil.copy(SCRIPT.parent / "cors-origins.sh", app_dir / "docker" / "cors-origins.sh")
-    result = start(app_dir / "docker" / "modelhost-start", env)
+    result = start(copy_start(app_dir), env)
     assert result.returncode == 2
     assert "The application's folder must be a path of letters, digits and . _ - + @ / only" in result.stderr
     assert f"got '{app_dir}'; move the checkout to such a path" in result.stderr

@@ -12,6 +12,7 @@ mod_wsgi-express: MODELHOST_TEST_VENV, else the one ``make run`` builds (build/r
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -56,8 +57,7 @@ def app_dir() -> Iterator[Path]:
         shutil.copytree(ROOT / "app", top / "app", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(ROOT / "flask.wsgi", top / "flask.wsgi")
         (top / "docker").mkdir()
-        for name in ("modelhost-start", "cors-origins.sh"):
-            shutil.copy(ROOT / "docker" / name, top / "docker" / name)
+        shutil.copy(ROOT / "docker" / "modelhost-start", top / "docker" / "modelhost-start")
         shutil.copytree(ROOT / "docker" / "apache", top / "docker" / "apache", ignore=shutil.ignore_patterns("*.so"))
         subprocess.run([str(top / "docker" / "apache" / "build-module.sh"),
                         str(top / "docker" / "apache" / "mod_modelhost.so")], check=True, capture_output=True)
@@ -124,12 +124,8 @@ def stop(process: subprocess.Popen) -> None:
     leaves its children behind)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)  # the start script's process is Apache's parent by then
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
