@@ -75,7 +75,7 @@ def balancer_dir() -> Iterator[Path]:
         docker_dir.mkdir()
         shutil.copytree(ROOT / "docker" / "balancer", docker_dir / "balancer")
         shutil.copytree(ROOT / "docker" / "apache", docker_dir / "apache")
-        shutil.copy(ROOT / "docker" / "cors-origins.sh", docker_dir / "cors-origins.sh")
+        shutil.copy(ROOT / "docker" / "lib.sh", docker_dir / "lib.sh")
         for path in [top, *top.rglob("*")]:
             path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
         yield docker_dir
