@@ -36,9 +36,13 @@ def main(options: list[str]) -> int:
     # execs httpd in the foreground. Running it with bash rather than letting mod_wsgi-express exec it
     # works when the server root is on a noexec tmpfs (docker run --read-only --tmpfs /tmp), and keeps
     # Apache as PID 1 under `docker run -it` too (there mod_wsgi-express would stay in front).
-    status = subprocess.run([express, *arguments, "--setup-only", *options], env=environ, check=False).returncode
+    try:
+        status = subprocess.run([express, *arguments, "--setup-only", *options], env=environ, check=False).returncode
+    except OSError as error:
+        print(f"modelhost-start: {error}", file=sys.stderr)
+        return 126
     if status != 0:
-        return status
+        return status if status > 0 else 128 - status  # ended by a signal: as a shell reports it
     root = start.server_root
     environ["MODELHOST_LISTEN_BUCKETS_RATIO"] = str(apache.listen_buckets_ratio(f"{root}/httpd.conf",
                                                                                 start.server.mpm))

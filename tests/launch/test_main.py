@@ -15,6 +15,7 @@ printf '%s\\n' "$@" > "$(dirname "$0")/arguments"
 while [ "$1" != --server-root ]; do shift; done
 printf '<IfModule mpm_worker_module>\\n<IfDefine !ONE_PROCESS>\\nServerLimit 1\\n</IfDefine>\\n</IfModule>\\n' \
     > "$2/httpd.conf"
+[ "${EXPRESS_STATUS:-0}" != TERM ] || kill -TERM $$
 exit "${EXPRESS_STATUS:-0}"
 """
 
@@ -79,6 +80,8 @@ def test_a_refused_setting_stops_the_start_with_status_2_before_anything_is_writ
 def test_when_mod_wsgi_express_fails_the_start_ends_with_its_status(env, monkeypatch):
     monkeypatch.setenv("EXPRESS_STATUS", "3")
     assert launch.main([]) == 3
+    monkeypatch.setenv("EXPRESS_STATUS", "TERM")
+    assert launch.main([]) == 128 + signal.SIGTERM, "as a shell reports a command a signal ended"
 
 
 def test_the_working_directory_keeps_the_path_it_was_reached_by(tmp_path, monkeypatch):
