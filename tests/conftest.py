@@ -1,4 +1,8 @@
-"""Fixtures: an application over a model repository of tiny real estimators in tmp_path."""
+"""Fixtures: an application over a model repository of tiny real estimators in tmp_path.
+
+The example rows and the helpers below reach the test modules as fixtures (``setosa``,
+``write_version``, ``live_app``...), not as imports: no test module imports another.
+"""
 from __future__ import annotations
 
 import json
@@ -34,7 +38,8 @@ def problem(response, status: int, *fragments: str) -> dict:
     return body
 
 
-def _iris_like() -> tuple[pd.DataFrame, np.ndarray]:
+def iris_like() -> tuple[pd.DataFrame, np.ndarray]:
+    """Twenty rows around each iris class's centre, and their labels."""
     rng = np.random.default_rng(0)
     centers = {"setosa": [5.0, 3.4, 1.5, 0.2], "versicolor": [5.9, 2.8, 4.3, 1.3], "virginica": [6.6, 3.0, 5.5, 2.0]}
     rows, labels = [], []
@@ -75,7 +80,7 @@ def iris_metadata() -> dict:
 @pytest.fixture(scope="session")
 def estimators() -> dict:
     """Tiny real estimators, fitted once per test session."""
-    X, y = _iris_like()
+    X, y = iris_like()
     rng = np.random.default_rng(1)
     Xr = rng.normal(size=(40, 3))
     frame = pd.DataFrame({"colour": ["red", "blue", "green", "red"] * 10, "size": np.arange(40, dtype=float)})
@@ -140,3 +145,57 @@ def default_version(client, name: str = "iris") -> str:
     response = client.post(f"/v1/models/{name}/predict", json=SETOSA)
     assert response.status_code == 200, response.get_json()
     return response.get_json()["version"]
+
+
+@pytest.fixture
+def setosa() -> dict:
+    """An iris row of the setosa class, by feature name (a copy of SETOSA)."""
+    return dict(SETOSA)
+
+
+@pytest.fixture
+def iris_features() -> list[str]:
+    """The feature names of every iris version of ``repo``, in their order (a copy of IRIS_FEATURES)."""
+    return list(IRIS_FEATURES)
+
+
+@pytest.fixture(name="problem", scope="session")
+def problem_fixture():
+    """:func:`problem`: the problem document of a response, checked for its status and fragments."""
+    return problem
+
+
+@pytest.fixture(name="iris_like", scope="session")
+def iris_like_fixture():
+    """:func:`iris_like`: iris-like features and labels, to fit estimators of one's own."""
+    return iris_like
+
+
+@pytest.fixture(name="write_version", scope="session")
+def write_version_fixture():
+    """:func:`write_version`: save an estimator as a version directory of a repository."""
+    return write_version
+
+
+@pytest.fixture(name="iris_metadata", scope="session")
+def iris_metadata_fixture():
+    """:func:`iris_metadata`: the model.json of the iris versions, as a new dict at each call."""
+    return iris_metadata
+
+
+@pytest.fixture(name="live_app", scope="session")
+def live_app_fixture():
+    """:func:`live_app`: an application whose watcher the test drives."""
+    return live_app
+
+
+@pytest.fixture(name="apply_changes", scope="session")
+def apply_changes_fixture():
+    """:func:`apply_changes`: let a live application's watcher apply every stable change."""
+    return apply_changes
+
+
+@pytest.fixture(name="default_version", scope="session")
+def default_version_fixture():
+    """:func:`default_version`: the version that answers a model's default predict route."""
+    return default_version

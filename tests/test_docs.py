@@ -12,9 +12,7 @@ from openapi_spec_validator import validate
 from sklearn.linear_model import LogisticRegression
 
 from app import create_app
-
 from app.http import docs
-from tests.conftest import IRIS_FEATURES, _iris_like, iris_metadata, write_version
 
 
 @pytest.fixture
@@ -47,7 +45,7 @@ NOT_API = {
 def test_every_api_route_documents_itself_in_its_docstring(app):
     """A route without a flasgger docstring fails here: the docstring is where its docs live."""
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    assert NOT_API <= endpoints, f"listed but gone: {NOT_API - endpoints}"
+    assert endpoints >= NOT_API, f"listed but gone: {NOT_API - endpoints}"
     for endpoint in sorted(endpoints - NOT_API):
         view = app.view_functions[endpoint]
         summary, _, swag = parse_docstring(view, docs.describe)
@@ -247,9 +245,11 @@ def test_rows_are_documented_where_openapi_can_describe_them(client, spec):
     assert client.post("/v1/models/shop/predict", json={"instances": [[3.0, "red"]]}).status_code == 400
 
 
-def test_versions_with_other_features_or_none_loaded_have_paths_of_their_own(repo, estimators):
-    features, labels = _iris_like()
-    narrow = LogisticRegression(max_iter=500).fit(features[IRIS_FEATURES[:3]], labels)
+def test_versions_with_other_features_or_none_loaded_have_paths_of_their_own(repo, estimators, iris_like,
+                                                                             iris_metadata, write_version,
+                                                                             iris_features):
+    features, labels = iris_like()
+    narrow = LogisticRegression(max_iter=500).fit(features[iris_features[:3]], labels)
     metadata = iris_metadata()
     write_version(repo, "iris", 3, narrow, {**metadata, "version": 3, "features": metadata["features"][:3]})
     broken = write_version(repo, "iris", 4, estimators["iris1"], {**metadata, "version": 4})
@@ -260,11 +260,11 @@ def test_versions_with_other_features_or_none_loaded_have_paths_of_their_own(rep
     # Version 3, the highest that loaded, is the default; 1 and 2 take a fourth feature.
     shared = operation(spec, "/v1/models/iris/versions/{version}/predict")["parameters"][0]
     assert shared["schema"]["enum"] == ["3"]
-    assert spec["components"]["schemas"]["iris.instance"]["required"] == IRIS_FEATURES[:3]
+    assert spec["components"]["schemas"]["iris.instance"]["required"] == iris_features[:3]
     for number in ("1", "2"):
         assert body_schemas(spec, f"/v1/models/iris/versions/{number}/predict")[0] == f"iris.v{number}.instance"
         own = spec["components"]["schemas"][f"iris.v{number}.instance"]
-        assert own["required"] == IRIS_FEATURES
+        assert own["required"] == iris_features
         assert client.post(f"/v1/models/iris/versions/{number}/predict", json=own["example"]).status_code == 200
         assert client.post("/v1/models/iris/versions/3/predict", json=own["example"]).status_code == 400
     failed = operation(spec, "/v1/models/iris/versions/4/predict")

@@ -5,8 +5,6 @@ import io
 
 import pytest
 
-from tests.test_predict import SETOSA
-
 
 def assert_problem(response, status: int) -> dict:
     assert response.status_code == status
@@ -25,8 +23,8 @@ def test_missing_keys_are_all_listed(client):
     assert body["instance"] == "/v1/models/linear/predict"
 
 
-def test_every_violation_in_a_batch_is_listed_with_its_path(client):
-    payload = {"instances": [SETOSA, {**SETOSA, "sepal_length": "long", "extra": 1}, {"sepal_width": 1}]}
+def test_every_violation_in_a_batch_is_listed_with_its_path(client, setosa):
+    payload = {"instances": [setosa, {**setosa, "sepal_length": "long", "extra": 1}, {"sepal_width": 1}]}
     body = assert_problem(client.post("/v1/models/iris/predict", json=payload), 400)
     paths = {(e["path"], e["message"]) for e in body["errors"]}
     assert ("instances/1/sepal_length", "must be a number, got string") in paths
@@ -61,15 +59,15 @@ def test_value_outside_enum_is_400_naming_the_choices(client):
     assert body["errors"] == [{"path": "colour", "message": "must be one of 'blue', 'green', 'red'"}]
 
 
-def test_bad_probabilities_flag_is_400(client):
-    assert_problem(client.post("/v1/models/iris/predict?probabilities=maybe", json=SETOSA), 400)
+def test_bad_probabilities_flag_is_400(client, setosa):
+    assert_problem(client.post("/v1/models/iris/predict?probabilities=maybe", json=setosa), 400)
 
 
 @pytest.mark.parametrize("path", ["/nowhere", "/v1/models/nope", "/v1/models/nope/predict",
                                   "/v1/models/iris/versions/9", "/v1/models/iris/versions/x/ready",
                                   "/v1/models/iris/versions/0/predict"])
-def test_unknown_paths_models_and_versions_are_404(client, path):
-    response = client.post(path, json=SETOSA) if path.endswith("predict") else client.get(path)
+def test_unknown_paths_models_and_versions_are_404(client, path, setosa):
+    response = client.post(path, json=setosa) if path.endswith("predict") else client.get(path)
     assert_problem(response, 404)
 
 
@@ -161,15 +159,15 @@ def test_unsupported_media_type_is_415(client):
     assert "application/json" in assert_problem(response, 415)["detail"]
 
 
-def test_version_that_failed_to_load_is_503_and_not_the_default_and_the_server_stays_ready(repo):
+def test_version_that_failed_to_load_is_503_and_not_the_default_and_the_server_stays_ready(repo, setosa):
     from app import create_app
 
     (repo / "iris" / "2" / "model.joblib").write_bytes(b"truncated")
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
-    assert_problem(client.post("/v1/models/iris/versions/2/predict", json=SETOSA), 503)
+    assert_problem(client.post("/v1/models/iris/versions/2/predict", json=setosa), 503)
     assert_problem(client.get("/v1/models/iris/versions/2/ready"), 503)
     # The default is the highest version that loaded, so the model keeps answering.
-    answer = client.post("/v1/models/iris/predict", json=SETOSA)
+    answer = client.post("/v1/models/iris/predict", json=setosa)
     assert answer.status_code == 200 and answer.get_json()["version"] == "1"
     listing = client.get("/v1/models").get_json()["models"][0]
     assert listing["versions"] == ["1", "2"] and listing["default_version"] == "1"
@@ -184,24 +182,24 @@ def test_version_that_failed_to_load_is_503_and_not_the_default_and_the_server_s
     assert "sha256" in iris["versions"][1]["error"]
 
 
-def test_model_whose_every_version_failed_is_503(repo):
+def test_model_whose_every_version_failed_is_503(repo, setosa):
     from app import create_app
 
     for version in ("1", "2"):
         (repo / "iris" / version / "model.joblib").write_bytes(b"truncated")
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
-    body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 503)
+    body = assert_problem(client.post("/v1/models/iris/predict", json=setosa), 503)
     assert "version 2" in body["detail"]
 
 
-def test_unexpected_failure_is_500_without_internals(app, client, monkeypatch):
+def test_unexpected_failure_is_500_without_internals(app, client, monkeypatch, setosa):
     from app.core.runtime import Runtime
 
     def explode(self, matrix, probabilities):
         raise RuntimeError("secret internal state")
 
     monkeypatch.setattr(Runtime, "predict_arrays", explode)
-    body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 500)
+    body = assert_problem(client.post("/v1/models/iris/predict", json=setosa), 500)
     assert "secret" not in str(body) and "Traceback" not in str(body)
 
 
@@ -217,16 +215,16 @@ def test_token_protects_the_api_when_configured(repo):
     assert client.get("/health/ready").status_code == 200
 
 
-def test_input_the_model_itself_rejects_is_400_on_the_api_the_form_and_csv(client, monkeypatch):
+def test_input_the_model_itself_rejects_is_400_on_the_api_the_form_and_csv(client, monkeypatch, setosa):
     from app.core.runtime import Runtime
 
     def reject(self, matrix, probabilities):
         raise ValueError("Found unknown categories ['x'] in column 0 during transform")
 
     monkeypatch.setattr(Runtime, "predict_arrays", reject)
-    body = assert_problem(client.post("/v1/models/iris/predict", json=SETOSA), 400)
+    body = assert_problem(client.post("/v1/models/iris/predict", json=setosa), 400)
     assert body["detail"].startswith("The model rejected the input: Found unknown categories")
-    page = client.post("/ui/models/iris", data={k: str(v) for k, v in SETOSA.items()})
+    page = client.post("/ui/models/iris", data={k: str(v) for k, v in setosa.items()})
     assert page.status_code == 400 and "Found unknown categories" in page.get_data(as_text=True)
     csv_body = "sepal_length,sepal_width,petal_length,petal_width\n5.0,3.4,1.5,0.2\n"
     scored = client.post("/v1/models/iris/predict", data=csv_body, content_type="text/csv")

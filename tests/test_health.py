@@ -4,7 +4,6 @@ from __future__ import annotations
 import shutil
 
 from app import create_app
-from tests.conftest import SETOSA, apply_changes, live_app
 
 
 def test_live(client):
@@ -47,7 +46,8 @@ def copy_in_a_broken_model(repo, name: str = "leak", version: int = 1) -> None:
     (repo / name / str(version) / "model.pkl").write_bytes(b"\x80\x04broken")
 
 
-def test_a_broken_model_copied_in_at_run_time_is_failed_everywhere_but_leaves_the_server_ready(repo):
+def test_a_broken_model_copied_in_at_run_time_is_failed_everywhere_but_leaves_the_server_ready(repo, live_app,
+                                                                                               apply_changes, setosa):
     app = live_app(repo)
     client = app.test_client()
     copy_in_a_broken_model(repo)
@@ -60,7 +60,7 @@ def test_a_broken_model_copied_in_at_run_time_is_failed_everywhere_but_leaves_th
     [leak] = [m for m in client.get("/v1/repository").get_json()["models"] if m["name"] == "leak"]
     assert leak["versions"][0]["state"] == "failed"
     assert client.post("/v1/models/leak/predict", json={"x_0": 1}).status_code == 503
-    assert client.post("/v1/models/iris/predict", json=SETOSA).status_code == 200
+    assert client.post("/v1/models/iris/predict", json=setosa).status_code == 200
     # Once it loads, it counts like every model that serves.
     shutil.copy(repo / "linear" / "1" / "model.pkl", repo / "leak" / "1" / "model.pkl")
     apply_changes(app)
@@ -71,14 +71,15 @@ def test_a_broken_model_copied_in_at_run_time_is_failed_everywhere_but_leaves_th
     assert client.get("/health/ready").status_code == 503, "a model that was serving and serves no more"
 
 
-def test_at_start_every_model_must_load(repo):
+def test_at_start_every_model_must_load(repo, live_app):
     copy_in_a_broken_model(repo)
     response = live_app(repo).test_client().get("/health/ready")
     assert response.status_code == 503
     assert {m["name"]: m["status"] for m in response.get_json()["models"]}["leak"] == "failed"
 
 
-def test_a_server_that_starts_unready_becomes_ready_once_the_broken_model_is_fixed_or_removed(repo):
+def test_a_server_that_starts_unready_becomes_ready_once_the_broken_model_is_fixed_or_removed(repo, live_app,
+                                                                                              apply_changes):
     copy_in_a_broken_model(repo)
     app = live_app(repo)
     client = app.test_client()
@@ -91,7 +92,8 @@ def test_a_server_that_starts_unready_becomes_ready_once_the_broken_model_is_fix
     assert client.get("/health/ready").status_code == 200, "after the start, a new broken model is not a reason"
 
 
-def test_a_process_joining_the_running_server_judges_readiness_like_its_neighbours(repo, tmp_path):
+def test_a_process_joining_the_running_server_judges_readiness_like_its_neighbours(repo, tmp_path, live_app,
+                                                                                   apply_changes):
     state = tmp_path / "state"
     state.mkdir()
     running = live_app(repo, STATE_DIR=str(state))

@@ -5,8 +5,6 @@ from prometheus_client import REGISTRY
 
 from app import create_app
 
-from .conftest import SETOSA
-
 ROWS = [[5.0, 3.4, 1.5, 0.2], [6.6, 3.0, 5.5, 2.0]]
 
 
@@ -20,9 +18,9 @@ def problem(response, status, *fragments):
     return body
 
 
-def test_rows_and_objects_answer_only_the_predictions_of_v1(client):
+def test_rows_and_objects_answer_only_the_predictions_of_v1(client, setosa):
     expected = client.post("/v1/models/iris/predict", json={"instances": ROWS}).get_json()["predictions"]
-    for instances in (ROWS, [dict(SETOSA), {**SETOSA, "petal_length": 5.5, "petal_width": 2.0}]):
+    for instances in (ROWS, [dict(setosa), {**setosa, "petal_length": 5.5, "petal_width": 2.0}]):
         response = client.post("/v1/models/iris:predict", json={"instances": instances})
         assert response.status_code == 200 and response.mimetype == "application/json"
         body = response.get_json()
@@ -40,12 +38,12 @@ def test_a_chosen_version_and_regression_numbers(client):
     problem(client.post("/v1/models/nope:predict", json={"instances": ROWS}), 404, "nope")
 
 
-def test_what_tf_serving_has_and_modelhost_does_not_is_refused_with_the_way_out(client):
+def test_what_tf_serving_has_and_modelhost_does_not_is_refused_with_the_way_out(client, setosa):
     problem(client.post("/v1/models/iris:predict", json={"instances": ROWS, "signature_name": "serving_default"}),
             400, "one signature")
     problem(client.post("/v1/models/iris:predict", json={"inputs": {"sepal_length": [5.0]}}), 400, "columnar",
             "instances")
-    problem(client.post("/v1/models/iris:predict", json=SETOSA), 400, '{"instances": [...]}')
+    problem(client.post("/v1/models/iris:predict", json=setosa), 400, '{"instances": [...]}')
     problem(client.post("/v1/models/iris:predict", json={"instances": ROWS, "extra": 1}), 400, "extra")
 
 

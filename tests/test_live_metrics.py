@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import iris_metadata, write_version
-
 ROOT = Path(__file__).resolve().parent.parent
 #: A server process: builds the application, then answers one GET per line of stdin (the body as JSON).
 SERVER = """
@@ -87,14 +85,19 @@ def break_iris_2(repo: Path) -> None:
     (repo / "iris" / "2" / "model.joblib").write_bytes(b"not a model")
 
 
-def fix_iris_2(repo: Path, estimators: dict) -> None:
-    for path in (repo / "iris" / "2").iterdir():
-        path.unlink()
-    (repo / "iris" / "2").rmdir()
-    write_version(repo, "iris", 2, estimators["iris2"], {**iris_metadata(), "version": 2})
+@pytest.fixture
+def fix_iris_2(write_version, iris_metadata):
+    """Factory: iris version 2 written anew, loadable."""
+    def fix(repo: Path, estimators: dict) -> None:
+        for path in (repo / "iris" / "2").iterdir():
+            path.unlink()
+        (repo / "iris" / "2").rmdir()
+        write_version(repo, "iris", 2, estimators["iris2"], {**iris_metadata(), "version": 2})
+    return fix
 
 
-def test_a_version_fixed_after_a_failed_load_is_1_once_the_process_that_failed_it_is_gone(server, repo, estimators):
+def test_a_version_fixed_after_a_failed_load_is_1_once_the_process_that_failed_it_is_gone(server, repo, estimators,
+                                                                                          fix_iris_2):
     break_iris_2(repo)
     crashed = Process(server, repo)
     assert value(crashed.get("/metrics"), "modelhost_model_version_loaded", model="iris", version="2") == 0
@@ -112,7 +115,8 @@ def test_a_version_fixed_after_a_failed_load_is_1_once_the_process_that_failed_i
         fresh.stop()
 
 
-def test_a_process_that_ends_takes_its_gauges_and_files_with_it_and_its_counts_stay(server, repo, estimators):
+def test_a_process_that_ends_takes_its_gauges_and_files_with_it_and_its_counts_stay(server, repo, estimators,
+                                                                                    fix_iris_2):
     break_iris_2(repo)
     first = Process(server, repo)
     fix_iris_2(repo, estimators)

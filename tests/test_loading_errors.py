@@ -16,7 +16,6 @@ from sklearn.preprocessing import FunctionTransformer
 from app import create_app
 from app.core.registry import ModelRegistry
 from app.core.watcher import load_all
-from tests.conftest import write_version
 
 #: A pickle of a class scikit-learn does not have, as an artifact written by another version gives.
 MISSING_CLASS = b"csklearn.linear_model\nMissing\n."
@@ -91,7 +90,7 @@ def test_an_os_error_while_unpickling_shows_no_absolute_path(tmp_path, artifact,
     assert f"m/1/{artifact} failed" in caplog.text and ABSENT in caplog.text, "the log keeps the whole text"
 
 
-def test_a_trial_prediction_that_fails_on_a_server_path_does_not_show_it(tmp_path, caplog):
+def test_a_trial_prediction_that_fails_on_a_server_path_does_not_show_it(tmp_path, caplog, write_version):
     pipe = make_pipeline(FunctionTransformer(), LinearRegression()).fit([[1.0], [2.0], [3.0]], [1, 2, 3])
     pipe.steps[0][1].func = reads_a_file
     write_version(tmp_path, "needs", 1, pipe, artifact="model.pkl")
@@ -131,7 +130,7 @@ def refuses_large_values(rows):
     return rows
 
 
-def test_input_a_model_rejects_is_answered_without_the_server_paths_in_its_error(tmp_path, caplog):
+def test_input_a_model_rejects_is_answered_without_the_server_paths_in_its_error(tmp_path, caplog, write_version):
     pipe = make_pipeline(FunctionTransformer(refuses_large_values), LinearRegression())
     write_version(tmp_path, "strict", 1, pipe.fit([[1.0], [2.0], [3.0]], [1, 2, 3]), artifact="model.pkl")
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(tmp_path)}).test_client()

@@ -9,7 +9,6 @@ import pytest
 
 from app.storage.repository import MAX_METADATA_BYTES, LoadError, Repository
 from app.storage.serving import MAX_SERVING_BYTES
-from tests.conftest import live_app
 
 #: What a runaway file grows to in these tests: sparse, so it costs no disk, but reading it costs memory.
 HUGE = 64 << 20
@@ -80,7 +79,7 @@ def test_a_model_json_growing_after_its_size_was_checked_is_not_read_past_the_ca
 
 
 @pytest.mark.parametrize("size", [MAX_SERVING_BYTES + 1, HUGE])
-def test_the_repository_listing_says_how_to_fix_an_oversized_serving_file(repo, size):
+def test_the_repository_listing_says_how_to_fix_an_oversized_serving_file(repo, size, live_app):
     path = repo / "iris" / "serving.json"
     path.write_text('{"default": 1}')
     os.truncate(path, size)

@@ -8,7 +8,6 @@ import pytest
 from flask import request
 
 from app import create_app
-from tests.test_predict import SETOSA
 
 
 def test_well_formed_request_id_is_honoured(client):
@@ -22,9 +21,9 @@ def test_malformed_request_id_is_replaced(client, bad):
     assert response.headers["X-Request-ID"] != bad and len(response.headers["X-Request-ID"]) == 32
 
 
-def test_access_line_carries_request_fields(client, caplog):
+def test_access_line_carries_request_fields(client, caplog, setosa):
     with caplog.at_level(logging.INFO, logger="app.access"):
-        client.post("/v1/models/iris/predict", json={"instances": [SETOSA, SETOSA]},
+        client.post("/v1/models/iris/predict", json={"instances": [setosa, setosa]},
                     headers={"X-Request-ID": "req-1"})
     [record] = [r for r in caplog.records if r.name == "app.access"]
     assert (record.method, record.path, record.status) == ("POST", "/v1/models/iris/predict", 200)
@@ -72,13 +71,11 @@ def test_json_log_file_rotates_and_compresses(repo, tmp_path):
     assert sorted(p.name for p in log_file.parent.glob("*.gz")), "rotated files are gzip-compressed"
 
 
-def test_forest_predictions_do_not_warn_in_an_interpreter_without_warning_filters(repo, recwarn):
+def test_forest_predictions_do_not_warn_in_an_interpreter_without_warning_filters(repo, recwarn, write_version):
     import warnings
 
     import numpy as np
     from sklearn.ensemble import RandomForestClassifier
-
-    from tests.conftest import write_version
 
     forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(np.eye(4), [0, 1, 0, 1])
     write_version(repo, "forest", 1, forest)
@@ -206,8 +203,8 @@ def test_a_warning_is_written_once_even_when_the_filters_keep_being_reset(app):
         for _ in range(50):
             warnings.resetwarnings()  # what scikit-learn's joblib wrapper does around every call
             warnings.simplefilter("always")
-            warnings.warn("delayed should be used with Parallel", UserWarning)
-        warnings.warn("another warning", UserWarning)
+            warnings.warn("delayed should be used with Parallel", UserWarning, stacklevel=1)
+        warnings.warn("another warning", UserWarning, stacklevel=1)
     finally:
         warnings.showwarning._show = previous
         warnings.resetwarnings()

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_predict import SETOSA
-
 
 def samples(client) -> dict:
     response = client.get("/metrics")
@@ -16,10 +14,10 @@ def samples(client) -> dict:
     return found
 
 
-def test_predictions_and_statuses_are_counted(client):
+def test_predictions_and_statuses_are_counted(client, setosa):
     before = samples(client)
     key = ("modelhost_predicted_instances_total", (("model", "iris"), ("protocol", "v1"), ("version", "2")))
-    client.post("/v1/models/iris/predict", json={"instances": [SETOSA] * 3})
+    client.post("/v1/models/iris/predict", json={"instances": [setosa] * 3})
     client.post("/v1/models/iris/predict", json={"bad": 1})
     client.get("/no/such/path")
     after = samples(client)

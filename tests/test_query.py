@@ -9,27 +9,29 @@ import io
 
 import pytest
 
-from .conftest import SETOSA
-
 URL = "/v1/models/iris/predict"
 CSV_FILE = b"sepal_length,sepal_width,petal_length,petal_width\n5.0,3.4,1.5,0.2\n"
 SWITCHES = ["probabilities", "escape_formulas"]
 
 
-def send(client, kind: str, query: str):
-    """A predict request with a body of the given kind and the given query string."""
-    if kind == "json":
-        return client.post(f"{URL}?{query}", json=SETOSA)
-    if kind == "form":
-        return client.post(f"{URL}?{query}", data={k: str(v) for k, v in SETOSA.items()})
-    return client.post(f"{URL}?{query}", data=CSV_FILE, headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+@pytest.fixture
+def send(setosa):
+    """Factory: a predict request with a body of the given kind and the given query string."""
+    def post(client, kind: str, query: str):
+        if kind == "json":
+            return client.post(f"{URL}?{query}", json=setosa)
+        if kind == "form":
+            return client.post(f"{URL}?{query}", data={k: str(v) for k, v in setosa.items()})
+        return client.post(f"{URL}?{query}", data=CSV_FILE,
+                           headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    return post
 
 
 @pytest.mark.parametrize("kind", ["json", "form", "csv"])
 @pytest.mark.parametrize("name", SWITCHES)
 @pytest.mark.parametrize("values", [["%1F", "abc"], ["true", "false"], ["true", "true"], ["", "true"],
                                     ["false", "", "true"]])
-def test_a_switch_given_more_than_once_is_a_400_saying_to_give_it_once(client, kind, name, values):
+def test_a_switch_given_more_than_once_is_a_400_saying_to_give_it_once(client, kind, name, values, send):
     response = send(client, kind, "&".join(f"{name}={v}" for v in values))
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
@@ -40,15 +42,15 @@ def test_a_switch_given_more_than_once_is_a_400_saying_to_give_it_once(client, k
 
 @pytest.mark.parametrize("kind", ["json", "form", "csv"])
 @pytest.mark.parametrize("name", SWITCHES)
-def test_a_switch_given_once_is_read_as_before(client, kind, name):
+def test_a_switch_given_once_is_read_as_before(client, kind, name, send):
     assert send(client, kind, f"{name}=true").status_code == 200
     assert send(client, kind, f"{name}=").status_code == 200
     refused = send(client, kind, f"{name}=abc")
     assert refused.status_code == 400 and "must be true or false" in refused.get_json()["detail"]
 
 
-def test_other_parameters_given_twice_do_not_count_against_a_switch(client):
-    body = client.post(f"{URL}?probabilities=true&other=1&other=2", json=SETOSA).get_json()
+def test_other_parameters_given_twice_do_not_count_against_a_switch(client, setosa):
+    body = client.post(f"{URL}?probabilities=true&other=1&other=2", json=setosa).get_json()
     assert set(body["probabilities"]) == {"setosa", "versicolor", "virginica"}
 
 

@@ -10,7 +10,6 @@ import pytest
 from app.core.errors import ModelNotFound
 from app.core.registry import ModelRegistry
 from app.core.watcher import load_all
-from tests.conftest import write_version
 
 
 def load(root, trusted=None) -> ModelRegistry:
@@ -43,7 +42,7 @@ def double(values):
     return np.asarray(values) * 2
 
 
-def test_skops_artifact_loads_when_its_types_are_trusted(tmp_path, estimators):
+def test_skops_artifact_loads_when_its_types_are_trusted(tmp_path, estimators, write_version):
     write_version(tmp_path, "sk", 1, estimators["iris1"], artifact="model.skops")
     entry = load(tmp_path).get("sk")
     assert entry.status == "loaded", entry.error
@@ -51,7 +50,7 @@ def test_skops_artifact_loads_when_its_types_are_trusted(tmp_path, estimators):
     assert entry.ready_runtime().predict(row, False)[0] == ["setosa"]
 
 
-def test_skops_with_untrusted_types_is_refused_with_a_clear_log_line(tmp_path, caplog):
+def test_skops_with_untrusted_types_is_refused_with_a_clear_log_line(tmp_path, caplog, write_version):
     from sklearn.linear_model import LinearRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
@@ -92,7 +91,7 @@ def test_broken_artifact_fails_alone(repo, damage):
         assert "sha256" in registry.get("iris", 2).error
 
 
-def test_artifact_linked_from_outside_the_repository_is_refused(tmp_path, estimators):
+def test_artifact_linked_from_outside_the_repository_is_refused(tmp_path, estimators, write_version):
     outside = write_version(tmp_path / "elsewhere", "x", 1, estimators["linear"])
     root = tmp_path / "models"
     (root / "linked" / "1").mkdir(parents=True)
@@ -101,7 +100,7 @@ def test_artifact_linked_from_outside_the_repository_is_refused(tmp_path, estima
     assert entry.status == "failed" and "outside the model repository" in entry.error
 
 
-def test_invalid_names_and_versions_are_skipped(tmp_path, estimators):
+def test_invalid_names_and_versions_are_skipped(tmp_path, estimators, write_version):
     write_version(tmp_path, "Bad Name", 1, estimators["linear"])
     (tmp_path / "good" / "draft").mkdir(parents=True)
     write_version(tmp_path, "good", 3, estimators["linear"])

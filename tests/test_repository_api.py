@@ -9,7 +9,6 @@ import time
 import pytest
 
 from app.extensions import get_watcher
-from tests.conftest import SETOSA, default_version, iris_metadata, live_app, write_version
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 
@@ -19,7 +18,7 @@ def iris_state(client, headers=None) -> dict:
     return next(m for m in body["models"] if m["name"] == "iris")
 
 
-def test_the_listing_names_every_version_with_its_state_timing_and_routing(repo):
+def test_the_listing_names_every_version_with_its_state_timing_and_routing(repo, live_app):
     (repo / "iris" / "serving.json").write_text(json.dumps({"labels": {"stable": 1},
                                                             "canary": {"version": 1, "percent": 5}}))
     client = live_app(repo).test_client()
@@ -36,7 +35,7 @@ def test_the_listing_names_every_version_with_its_state_timing_and_routing(repo)
     assert one["processes"] == {"loaded": 1, "failed": 0, "loading": 0}
 
 
-def test_reload_needs_the_admin_token_and_is_refused_without_one_configured(repo):
+def test_reload_needs_the_admin_token_and_is_refused_without_one_configured(repo, live_app, setosa):
     off = live_app(repo).test_client()
     refused = off.post("/v1/repository/reload", headers=ADMIN)
     assert refused.status_code == 403 and "MODELHOST_ADMIN_TOKEN" in refused.get_json()["detail"]
@@ -50,11 +49,12 @@ def test_reload_needs_the_admin_token_and_is_refused_without_one_configured(repo
     # The admin token reads everything the API token reads; the listing needs one of them.
     assert on.get("/v1/repository").status_code == 401
     assert on.get("/v1/repository", headers=ADMIN).status_code == 200
-    assert on.post("/v1/models/iris/predict", json=SETOSA, headers=ADMIN).status_code == 200
+    assert on.post("/v1/models/iris/predict", json=setosa, headers=ADMIN).status_code == 200
     assert on.get("/v1/repository", headers={"Authorization": "Bearer api-secret"}).status_code == 200
 
 
-def test_reload_loads_what_was_copied_in_without_waiting_for_a_poll(repo, estimators):
+def test_reload_loads_what_was_copied_in_without_waiting_for_a_poll(repo, estimators, live_app, write_version,
+                                                                    default_version, iris_metadata):
     app = live_app(repo, ADMIN_TOKEN="admin-secret")
     client = app.test_client()
     write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})
@@ -68,7 +68,8 @@ def test_reload_loads_what_was_copied_in_without_waiting_for_a_poll(repo, estima
     assert default_version(client) == "3"
 
 
-def test_every_process_counts_and_a_reload_reaches_them_all(repo, estimators, tmp_path):
+def test_every_process_counts_and_a_reload_reaches_them_all(repo, estimators, tmp_path, live_app, write_version,
+                                                            default_version, iris_metadata):
     state = tmp_path / "state"
     state.mkdir()
     first = live_app(repo, STATE_DIR=str(state), ADMIN_TOKEN="admin-secret")
@@ -86,7 +87,7 @@ def test_every_process_counts_and_a_reload_reaches_them_all(repo, estimators, tm
     assert default_version(second.test_client()) == "3"
 
 
-def test_a_process_that_died_is_not_counted(repo, tmp_path):
+def test_a_process_that_died_is_not_counted(repo, tmp_path, live_app):
     state = tmp_path / "state"
     state.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -97,7 +98,8 @@ def test_a_process_that_died_is_not_counted(repo, tmp_path):
     assert not stale.exists()
 
 
-def test_a_new_process_serves_the_current_state_not_the_start_up_state(repo, estimators):
+def test_a_new_process_serves_the_current_state_not_the_start_up_state(repo, estimators, live_app, write_version,
+                                                                       default_version, iris_metadata):
     app = live_app(repo)
     write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})
     (repo / "iris" / "serving.json").write_text('{"default": 1}')
@@ -107,12 +109,12 @@ def test_a_new_process_serves_the_current_state_not_the_start_up_state(repo, est
     assert default_version(app.test_client()) == "2"  # the old one has not scanned yet
 
 
-def test_a_version_being_loaded_is_listed_and_answers_503_with_retry_after(repo):
+def test_a_version_being_loaded_is_listed_and_answers_503_with_retry_after(repo, live_app, setosa):
     app = live_app(repo)
     registry = app.extensions["modelhost.registry"]
     registry.loading[("iris", 3)] = time.time()
     client = app.test_client()
-    answer = client.post("/v1/models/iris/versions/3/predict", json=SETOSA)
+    answer = client.post("/v1/models/iris/versions/3/predict", json=setosa)
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
     assert "loading" in answer.get_json()["detail"]
     assert iris_state(client)["versions"][-1]["state"] == "loading"
@@ -128,7 +130,7 @@ def test_the_poll_interval_is_checked_at_start(repo, value, monkeypatch):
         create_app()
 
 
-def test_the_watcher_thread_polls_on_its_own(repo, estimators):
+def test_the_watcher_thread_polls_on_its_own(repo, estimators, live_app, write_version, default_version, iris_metadata):
     app = live_app(repo, REPOSITORY_POLL_SECONDS=0.1)
     get_watcher(app).settle_seconds = 0.1
     write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})

@@ -11,11 +11,8 @@ import pandas as pd
 import pytest
 
 from app import create_app
-
 from app.training import demo
-
 from app.training import train as training
-from tests.conftest import write_version
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 SETOSA = {"sepal_length": "5.0", "sepal_width": "3.4", "petal_length": "1.5", "petal_width": "0.2"}
@@ -34,7 +31,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ui(trained: Path, estimators: dict, tmp_path_factory: pytest.TempPathFactory):
+def ui(trained: Path, estimators: dict, tmp_path_factory: pytest.TempPathFactory, write_version):
     """A client over the trained models, two dropped-in models, and a model that fails to load."""
     root = tmp_path_factory.mktemp("ui") / "models"
     shutil.copytree(trained, root)

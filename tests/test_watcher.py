@@ -11,29 +11,30 @@ import weakref
 import joblib
 
 from app.extensions import get_watcher
-from tests.conftest import SETOSA, SETTLE, apply_changes, default_version, iris_metadata, live_app, write_version
 
 
 def settle_and_scan(app) -> bool:
     """Let the files age past the settle time, then scan once; True while changes are still pending."""
-    time.sleep(SETTLE * 1.5)
-    return get_watcher(app).scan()
+    watcher = get_watcher(app)
+    time.sleep(watcher.settle_seconds * 1.5)
+    return watcher.scan()
 
 
-def test_a_copied_in_version_is_served_once_its_files_are_stable(repo, estimators):
+def test_a_copied_in_version_is_served_once_its_files_are_stable(repo, estimators, live_app, write_version,
+                                                                 default_version, iris_metadata, setosa):
     app = live_app(repo)
     client = app.test_client()
     write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})
     # The first scan sees new files: they may still be being copied, so nothing changes yet.
     assert get_watcher(app).scan() is True
     assert default_version(client) == "2"
-    assert client.post("/v1/models/iris/versions/3/predict", json=SETOSA).status_code == 404
+    assert client.post("/v1/models/iris/versions/3/predict", json=setosa).status_code == 404
     assert settle_and_scan(app) is False
     assert default_version(client) == "3"
     assert client.get("/v1/models/iris").get_json()["versions"] == ["1", "2", "3"]
 
 
-def test_files_still_changing_between_scans_are_not_loaded(repo, estimators):
+def test_files_still_changing_between_scans_are_not_loaded(repo, estimators, live_app, default_version):
     app = live_app(repo)
     target = repo / "iris" / "3"
     target.mkdir()
@@ -41,7 +42,7 @@ def test_files_still_changing_between_scans_are_not_loaded(repo, estimators):
     partial = (target / "model.joblib").read_bytes()
     (target / "model.joblib").write_bytes(partial[: len(partial) // 2])  # half copied
     assert get_watcher(app).scan() is True
-    time.sleep(SETTLE * 1.5)
+    time.sleep(get_watcher(app).settle_seconds * 1.5)
     (target / "model.joblib").write_bytes(partial)  # the copy goes on between two scans
     assert get_watcher(app).scan() is True, "a file that changed since the last scan is not stable"
     assert "3" not in app.test_client().get("/v1/models/iris").get_json()["versions"]
@@ -49,7 +50,7 @@ def test_files_still_changing_between_scans_are_not_loaded(repo, estimators):
     assert default_version(app.test_client()) == "3"
 
 
-def test_an_empty_version_directory_is_not_a_version_yet(repo):
+def test_an_empty_version_directory_is_not_a_version_yet(repo, live_app, default_version):
     app = live_app(repo)
     (repo / "iris" / "3").mkdir()
     assert settle_and_scan(app) is False
@@ -57,7 +58,7 @@ def test_an_empty_version_directory_is_not_a_version_yet(repo):
     assert default_version(app.test_client()) == "2"
 
 
-def test_changed_files_reload_that_version_and_the_new_copy_answers(repo, estimators):
+def test_changed_files_reload_that_version_and_the_new_copy_answers(repo, estimators, live_app, write_version):
     app = live_app(repo)
     registry = app.extensions["modelhost.registry"]
     before = registry.get("iris", 2)
@@ -73,12 +74,12 @@ def test_changed_files_reload_that_version_and_the_new_copy_answers(repo, estima
     assert answer.status_code == 200 and answer.get_json()["version"] == "2"
 
 
-def test_a_failed_reload_keeps_the_loaded_copy_serving_and_says_why(repo):
+def test_a_failed_reload_keeps_the_loaded_copy_serving_and_says_why(repo, live_app, apply_changes, setosa):
     app = live_app(repo)
     client = app.test_client()
     (repo / "iris" / "2" / "model.joblib").write_bytes(b"not a model any more")
     apply_changes(app)
-    answer = client.post("/v1/models/iris/versions/2/predict", json=SETOSA)
+    answer = client.post("/v1/models/iris/versions/2/predict", json=setosa)
     assert answer.status_code == 200 and answer.get_json()["prediction"] == "setosa"
     [iris] = [m for m in client.get("/v1/repository").get_json()["models"] if m["name"] == "iris"]
     [two] = [v for v in iris["versions"] if v["version"] == "2"]
@@ -90,7 +91,8 @@ def test_a_failed_reload_keeps_the_loaded_copy_serving_and_says_why(repo):
     assert settle_and_scan(app) is False
 
 
-def test_a_bad_new_version_is_reported_failed_and_the_default_keeps_serving(repo, caplog):
+def test_a_bad_new_version_is_reported_failed_and_the_default_keeps_serving(repo, caplog, live_app, apply_changes,
+                                                                            default_version, setosa):
     app = live_app(repo)
     client = app.test_client()
     (repo / "iris" / "3").mkdir()
@@ -107,11 +109,12 @@ def test_a_bad_new_version_is_reported_failed_and_the_default_keeps_serving(repo
     [three] = [v for m in client.get("/v1/repository").get_json()["models"] if m["name"] == "iris"
                for v in m["versions"] if v["version"] == "3"]
     assert three["state"] == "failed" and "sha256" in three["error"]
-    assert client.post("/v1/models/iris/versions/3/predict", json=SETOSA).status_code == 503
+    assert client.post("/v1/models/iris/versions/3/predict", json=setosa).status_code == 503
     assert any("version 3 failed to load" in r.getMessage() for r in caplog.records)
 
 
-def test_a_removed_version_is_unloaded_after_the_requests_using_it_and_its_memory_released(repo):
+def test_a_removed_version_is_unloaded_after_the_requests_using_it_and_its_memory_released(repo, live_app,
+                                                                                           default_version, setosa):
     app = live_app(repo)
     registry = app.extensions["modelhost.registry"]
     client = app.test_client()
@@ -120,10 +123,10 @@ def test_a_removed_version_is_unloaded_after_the_requests_using_it_and_its_memor
     estimator = weakref.ref(in_flight.runtime.estimator)
     shutil.rmtree(repo / "iris" / "2")
     get_watcher(app).scan()
-    assert client.post("/v1/models/iris/versions/2/predict", json=SETOSA).status_code == 404
+    assert client.post("/v1/models/iris/versions/2/predict", json=setosa).status_code == 404
     assert default_version(client) == "1"
     # The request that had it finishes with it.
-    assert in_flight.ready_runtime().predict({k: [v] for k, v in SETOSA.items()}, False)[0] == ["setosa"]
+    assert in_flight.ready_runtime().predict({k: [v] for k, v in setosa.items()}, False)[0] == ["setosa"]
     [iris] = [m for m in client.get("/v1/repository").get_json()["models"] if m["name"] == "iris"]
     assert [(v["version"], v["state"]) for v in iris["versions"]] == [("1", "loaded"), ("2", "unloaded")]
     del in_flight
@@ -131,7 +134,10 @@ def test_a_removed_version_is_unloaded_after_the_requests_using_it_and_its_memor
     assert estimator() is None, "nothing may keep an unloaded version's estimator in memory"
 
 
-def test_a_model_directory_appearing_and_disappearing_adds_and_removes_the_model(repo, estimators):
+def test_a_model_directory_appearing_and_disappearing_adds_and_removes_the_model(repo, estimators, live_app,
+                                                                                 write_version, apply_changes,
+                                                                                 default_version, iris_metadata,
+                                                                                 setosa):
     app = live_app(repo)
     client = app.test_client()
     write_version(repo, "fresh", 1, estimators["iris1"], {**iris_metadata(), "name": "fresh"})
@@ -142,11 +148,11 @@ def test_a_model_directory_appearing_and_disappearing_adds_and_removes_the_model
     shutil.rmtree(repo / "fresh")
     get_watcher(app).scan()
     assert "fresh" not in [m["name"] for m in client.get("/v1/models").get_json()["models"]]
-    assert client.post("/v1/models/fresh/predict", json=SETOSA).status_code == 404
+    assert client.post("/v1/models/fresh/predict", json=setosa).status_code == 404
     assert "/v1/models/fresh/predict" not in client.get("/apispec.json").get_json()["paths"]
 
 
-def test_replacing_the_only_version_leaves_no_moment_without_one(repo, estimators):
+def test_replacing_the_only_version_leaves_no_moment_without_one(repo, estimators, live_app, write_version):
     app = live_app(repo)
     client = app.test_client()
     shutil.rmtree(repo / "linear" / "1")
@@ -159,14 +165,16 @@ def test_replacing_the_only_version_leaves_no_moment_without_one(repo, estimator
     assert client.post("/v1/models/linear/versions/1/predict", json=row).status_code == 404
 
 
-def test_an_unreadable_repository_unloads_nothing(repo, tmp_path):
+def test_an_unreadable_repository_unloads_nothing(repo, tmp_path, live_app, default_version):
     app = live_app(repo)
     repo.rename(tmp_path / "elsewhere")  # e.g. a volume that is not mounted for a moment
     settle_and_scan(app)
     assert default_version(app.test_client()) == "2"
 
 
-def test_no_request_sees_a_missing_or_half_loaded_version_while_versions_come_and_go(repo, estimators):
+def test_no_request_sees_a_missing_or_half_loaded_version_while_versions_come_and_go(repo, estimators, live_app,
+                                                                                     write_version, iris_metadata,
+                                                                                     setosa):
     app = live_app(repo)
     watcher = get_watcher(app)
     watcher.settle_seconds = 0
@@ -177,7 +185,7 @@ def test_no_request_sees_a_missing_or_half_loaded_version_while_versions_come_an
     def client_loop() -> None:
         client = app.test_client()
         while not stop.is_set():
-            response = client.post("/v1/models/iris/predict", json={"instances": [SETOSA] * 3})
+            response = client.post("/v1/models/iris/predict", json={"instances": [setosa] * 3})
             body = response.get_json()
             if response.status_code != 200 or body["predictions"] != ["setosa"] * 3:
                 failures.append(f"{response.status_code}: {body}")
@@ -201,7 +209,7 @@ def test_no_request_sees_a_missing_or_half_loaded_version_while_versions_come_an
     assert answered == {"2", "3"}, answered
 
 
-def test_training_next_to_a_running_server_is_served(repo, runner, tmp_path):
+def test_training_next_to_a_running_server_is_served(repo, runner, tmp_path, live_app, apply_changes):
     """`flask train` writes a hidden staging folder and renames it: the watcher serves the result."""
     import numpy as np
 
@@ -218,7 +226,8 @@ def test_training_next_to_a_running_server_is_served(repo, runner, tmp_path):
                                                                 "prediction": "yes"}
 
 
-def test_loads_and_unloads_are_counted_by_result(repo, estimators):
+def test_loads_and_unloads_are_counted_by_result(repo, estimators, live_app, write_version, apply_changes,
+                                                 iris_metadata):
     app = live_app(repo)
     client = app.test_client()
     write_version(repo, "iris", 3, estimators["iris1"], {**iris_metadata(), "version": 3})
@@ -234,7 +243,7 @@ def test_loads_and_unloads_are_counted_by_result(repo, estimators):
     assert 'modelhost_model_load_duration_seconds_count{model="iris",version="3"}' in text
 
 
-def test_model_json_changes_are_picked_up_like_any_other(repo):
+def test_model_json_changes_are_picked_up_like_any_other(repo, live_app, apply_changes):
     app = live_app(repo)
     meta = json.loads((repo / "iris" / "2" / "model.json").read_text())
     meta["metrics"] = {"accuracy": 0.5}
@@ -243,7 +252,7 @@ def test_model_json_changes_are_picked_up_like_any_other(repo):
     assert app.test_client().get("/v1/models/iris/versions/2").get_json()["metrics"] == {"accuracy": 0.5}
 
 
-def test_a_problem_of_the_repository_is_logged_once_not_at_every_poll(repo, caplog):
+def test_a_problem_of_the_repository_is_logged_once_not_at_every_poll(repo, caplog, live_app):
     (repo / "Bad Name").mkdir()
     (repo / "iris" / "draft").mkdir()
     app = live_app(repo)
