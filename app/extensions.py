@@ -10,11 +10,12 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from app.core.batching import BatchSettings
-from app.core.dataplane import InferenceService
+from app.core.codecs.csvfile import CsvLimits
+from app.core.dataplane import DataPlane
 from app.core.registry import ModelRegistry
 from app.core.watcher import Watcher, watch
 
-_REGISTRY, _WATCHER, _DATAPLANE = "modelhost.registry", "modelhost.watcher", "modelhost.inference"
+_REGISTRY, _WATCHER, _DATAPLANE = "modelhost.registry", "modelhost.watcher", "modelhost.dataplane"
 
 
 def init_app(app: Flask) -> None:
@@ -24,10 +25,10 @@ def init_app(app: Flask) -> None:
     app.extensions[_REGISTRY] = registry
     # Versions are loaded (and warmed up by their trial prediction) before the first request.
     app.extensions[_WATCHER] = watch(registry, config["REPOSITORY_POLL_SECONDS"], config["STATE_DIR"])
-    app.extensions[_DATAPLANE] = InferenceService(
-        config["MAX_BATCH_SIZE"],
+    app.extensions[_DATAPLANE] = DataPlane(
+        registry, config["MAX_BATCH_SIZE"],
         BatchSettings(config["BATCHING"], config["BATCH_MAX_ROWS"], config["BATCH_MAX_WAIT_US"]),
-        config["BATCHING_MODELS"])
+        config["BATCHING_MODELS"], CsvLimits.from_config(config))
 
 
 def get_registry(app: Flask | None = None) -> ModelRegistry:
@@ -40,6 +41,6 @@ def get_watcher(app: Flask | None = None) -> Watcher:
     return (app or current_app).extensions[_WATCHER]
 
 
-def get_service(app: Flask | None = None) -> InferenceService:
+def get_dataplane(app: Flask | None = None) -> DataPlane:
     """The dataplane of the given application, by default the current one."""
     return (app or current_app).extensions[_DATAPLANE]

@@ -17,10 +17,8 @@ from sklearn.ensemble import RandomForestClassifier
 
 from app import create_app
 from app.core.batching import BatchSettings
-from app.extensions import get_service
+from app.extensions import get_dataplane
 from app.extensions import get_registry
-from tests.conftest import IRIS_FEATURES, iris_metadata, write_version
-from tests.test_predict import SETOSA
 
 
 def metric(name: str, **labels: str) -> float:
@@ -31,7 +29,7 @@ def metric(name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def forest_app(repo, estimators):
+def forest_app(repo, estimators, write_version, iris_metadata):
     """The test repository plus a random forest, whose predict call is slow enough to queue behind."""
     rng = np.random.default_rng(3)
     X = rng.uniform(0, 8, size=(200, 4))
@@ -41,7 +39,7 @@ def forest_app(repo, estimators):
     return create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)})
 
 
-def test_thousands_of_concurrent_random_requests_get_exactly_their_own_answers(forest_app):
+def test_thousands_of_concurrent_random_requests_get_exactly_their_own_answers(forest_app, iris_features):
     rng = np.random.default_rng(7)
     requests = []
     for i in range(2000):
@@ -58,9 +56,9 @@ def test_thousands_of_concurrent_random_requests_get_exactly_their_own_answers(f
         if form == 0:
             body = {"instances": X.tolist()}
         elif form == 1:
-            body = {"instances": [dict(zip(IRIS_FEATURES, row), id=f"r{j}") for j, row in enumerate(X.tolist())]}
+            body = {"instances": [dict(zip(iris_features, row), id=f"r{j}") for j, row in enumerate(X.tolist())]}
         else:
-            body = {"instances": [dict(zip(IRIS_FEATURES, row)) for row in X.tolist()]}
+            body = {"instances": [dict(zip(iris_features, row)) for row in X.tolist()]}
         with forest_app.test_client() as client:
             return client.post(path, json=body)
 
@@ -70,7 +68,7 @@ def test_thousands_of_concurrent_random_requests_get_exactly_their_own_answers(f
         assert response.status_code == 200, response.get_data(as_text=True)
         answer = response.get_json()
         if hasattr(estimators[name], "feature_names_in_"):  # fitted on a DataFrame
-            X = pd.DataFrame(X, columns=IRIS_FEATURES)
+            X = pd.DataFrame(X, columns=iris_features)
         expected = estimators[name].predict(X).tolist()
         assert answer["predictions"] == expected
         if form == 1:
@@ -90,23 +88,23 @@ def test_thousands_of_concurrent_random_requests_get_exactly_their_own_answers(f
     assert calls < len(forest_requests), "concurrent requests for the forest were never merged"
 
 
-def test_a_model_json_batching_object_tunes_that_version(repo, estimators):
+def test_a_model_json_batching_object_tunes_that_version(repo, estimators, write_version, iris_metadata):
     write_version(repo, "tuned", 1, estimators["iris1"],
                   {**iris_metadata(), "batching": {"max_rows": 32, "max_wait_us": 200}})
     app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "BATCH_MAX_ROWS": 100})
-    service, registry = get_service(app), get_registry(app)
+    service, registry = get_dataplane(app), get_registry(app)
     assert service.batcher(registry.get("tuned")).settings == BatchSettings(True, 32, 200)
     assert service.batcher(registry.get("iris")).settings == BatchSettings(True, 100, 1000)
 
 
-def test_per_model_settings_from_the_environment_win_over_model_json(repo, estimators, monkeypatch):
+def test_per_model_settings_from_the_environment_win_over_model_json(repo, estimators, monkeypatch, write_version, iris_metadata):
     write_version(repo, "tuned", 1, estimators["iris1"], {**iris_metadata(), "batching": {"max_rows": 32}})
     monkeypatch.setenv("MODELHOST_MODEL_REPOSITORY", str(repo))
     monkeypatch.setenv("MODELHOST_BATCHING_MODELS", '{"tuned": {"enabled": false}, "iris": {"max_wait_us": 50}}')
     monkeypatch.setenv("MODELHOST_BATCHING", "on")
     monkeypatch.setenv("MODELHOST_INSTANCE_PATH", str(repo.parent))
     app = create_app()
-    service, registry = get_service(app), get_registry(app)
+    service, registry = get_dataplane(app), get_registry(app)
     assert service.batcher(registry.get("tuned")).settings == BatchSettings(False, 32, 1000)
     assert service.batcher(registry.get("iris")).settings == BatchSettings(True, 256, 50)
 
@@ -127,19 +125,19 @@ def test_bad_batching_configuration_stops_the_start_with_the_key_named(repo, mon
         create_app()
 
 
-def test_a_bad_batching_object_in_model_json_fails_only_that_version(repo, estimators):
+def test_a_bad_batching_object_in_model_json_fails_only_that_version(repo, estimators, write_version, iris_metadata, setosa):
     write_version(repo, "tuned", 1, estimators["iris1"], {**iris_metadata(), "batching": {"max_rows": -1}})
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
     ready = client.get("/health/ready").get_json()
     [tuned] = [m for m in ready["models"] if m["name"] == "tuned"]
     assert tuned["status"] == "failed" and "max_rows" in tuned["versions"][0]["error"]
-    assert client.post("/v1/models/iris/predict", json=SETOSA).status_code == 200
+    assert client.post("/v1/models/iris/predict", json=setosa).status_code == 200
 
 
-def test_predictions_from_the_form_page_are_counted_and_logged(client, caplog):
+def test_predictions_from_the_form_page_are_counted_and_logged(client, caplog, setosa):
     before = metric("modelhost_predicted_instances_total", model="iris", version="2", protocol="page")
     with caplog.at_level(logging.INFO, logger="app.access"):
-        page = client.post("/ui/models/iris", data={k: str(v) for k, v in SETOSA.items()},
+        page = client.post("/ui/models/iris", data={k: str(v) for k, v in setosa.items()},
                            headers={"X-Request-ID": "page-1"})
     assert page.status_code == 200 and "setosa" in page.get_data(as_text=True)
     assert metric("modelhost_predicted_instances_total", model="iris", version="2", protocol="page") - before == 1
@@ -147,9 +145,9 @@ def test_predictions_from_the_form_page_are_counted_and_logged(client, caplog):
     assert (record.model, record.version, record.batch_size, record.request_id) == ("iris", "2", 1, "page-1")
 
 
-def test_csv_uploads_from_the_page_are_counted_and_logged(client, caplog):
+def test_csv_uploads_from_the_page_are_counted_and_logged(client, caplog, iris_features):
     before = metric("modelhost_predicted_instances_total", model="iris", version="1", protocol="page")
-    text = ",".join(IRIS_FEATURES) + "\n" + "5.0,3.4,1.5,0.2\n" * 3
+    text = ",".join(iris_features) + "\n" + "5.0,3.4,1.5,0.2\n" * 3
     from io import BytesIO
 
     with caplog.at_level(logging.INFO, logger="app.access"):
@@ -176,20 +174,20 @@ def test_queue_wait_is_observed_per_prediction(client):
     assert metric("modelhost_batch_queue_seconds_count", model="iris", version="2") - before == 1
 
 
-def test_access_line_can_be_turned_off(repo, caplog):
+def test_access_line_can_be_turned_off(repo, caplog, setosa):
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "ACCESS_LOG": "off"}).test_client()
     with caplog.at_level(logging.INFO, logger="app.access"):
-        response = client.post("/v1/models/iris/predict", json=SETOSA)
+        response = client.post("/v1/models/iris/predict", json=setosa)
     assert response.status_code == 200 and response.headers["X-Request-ID"]
     assert not [r for r in caplog.records if r.name == "app.access"]
 
 
-def test_numbers_only_rows_give_the_same_answers_as_named_instances(client):
+def test_numbers_only_rows_give_the_same_answers_as_named_instances(client, iris_features):
     rows = [[5.0, 3.4, 1.5, 0.2], [6.6, 3.0, 5.5, 2.0], [1, 2, 3, 4]]
     fast = client.post("/v1/models/iris/predict?probabilities=true", data=json.dumps({"instances": rows}),
                        content_type="application/json").get_json()
     named = client.post("/v1/models/iris/predict?probabilities=true",
-                        json={"instances": [dict(zip(IRIS_FEATURES, r)) for r in rows]}).get_json()
+                        json={"instances": [dict(zip(iris_features, r)) for r in rows]}).get_json()
     assert fast["predictions"] == named["predictions"] and fast["predictions"][:2] == ["setosa", "virginica"]
     assert all(math.isclose(sum(p.values()), 1.0) for p in fast["probabilities"])
 
@@ -209,10 +207,10 @@ def test_non_finite_regression_output_is_a_422_naming_the_instances(client):
     assert "instance 1" in many.get_json()["detail"]
 
 
-def test_non_finite_probabilities_are_a_422(client):
+def test_non_finite_probabilities_are_a_422(client, setosa):
     plain = client.post("/v1/models/iris/predict", json=EXTREME)
     assert plain.status_code == 200  # a class label is still an answer
-    with_probabilities = client.post("/v1/models/iris/predict?probabilities=true", json={"instances": [SETOSA, EXTREME]})
+    with_probabilities = client.post("/v1/models/iris/predict?probabilities=true", json={"instances": [setosa, EXTREME]})
     assert with_probabilities.status_code == 422
     assert [e["path"] for e in with_probabilities.get_json()["errors"]] == ["instances/1"]
 
@@ -233,7 +231,7 @@ def test_non_finite_output_in_a_csv_file_names_its_lines(client):
     assert page.status_code == 422 and page.mimetype == "text/html" and b"line 3" in page.data
 
 
-def test_the_largest_integer_reaches_a_dataframe_model_unwrapped(tmp_path):
+def test_the_largest_integer_reaches_a_dataframe_model_unwrapped(tmp_path, write_version):
     from sklearn.linear_model import LinearRegression
 
     frame = pd.DataFrame({"age": np.arange(1, 41, dtype=np.int64)})

@@ -21,7 +21,6 @@ from app.core import scoring
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput
 from app.core.schema import InputSchema
-from tests.conftest import _iris_like, write_version
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 SETOSA, VIRGINICA = "5.0,3.4,1.5,0.2", "6.6,3.0,5.5,2.0"
@@ -144,9 +143,8 @@ def test_big_files_are_predicted_chunk_by_chunk(repo, monkeypatch):
     sizes: list[int] = []
     with app.app_context():
         runtime = app.extensions["modelhost.registry"].get("iris").ready_runtime()
-    original = runtime.predict
-    monkeypatch.setattr(runtime, "predict", lambda columns, p: sizes.append(len(columns["sepal_length"]))
-                        or original(columns, p))
+    original = runtime.predict_arrays
+    monkeypatch.setattr(runtime, "predict_arrays", lambda matrix, p: sizes.append(len(matrix)) or original(matrix, p))
     monkeypatch.setattr(scoring, "SPOOL_BYTES", 1024)  # the answer moves to disk instead of growing in memory
     response = post_csv(app.test_client(), HEADER + "\n" + f"{SETOSA}\n{VIRGINICA}\n" * 50)
     assert response.status_code == 200
@@ -276,6 +274,11 @@ def test_a_header_longer_than_64_kib_is_read_whole(client):
 LIMITS = CsvLimits(chunk_rows=5_000, max_columns=2_048)
 
 
+def unbatched(runtime, probabilities: bool):
+    """What the dataplane hands score_csv, without batching: each chunk straight to the runtime."""
+    return lambda batch, lines: runtime.predict(batch.columns, probabilities)
+
+
 class Trickle(io.RawIOBase):
     """A body that arrives a few bytes per read, as from a slow connection."""
 
@@ -299,9 +302,10 @@ def test_the_header_is_read_whole_however_the_body_arrives(app, size):
     notes = ",".join(f"note_{i}" for i in range(1500))
     text = f"{HEADER},{notes}\r\n{SETOSA}{',' * 1500}\r\n5.0,wide,1.5,0.2{',' * 1500}\r\n"
     with pytest.raises(InvalidInput) as refused:  # "\r\n" split between reads is one line break, not two
-        scoring.score_csv(Trickle(text.encode(), size), runtime, False, LIMITS)
+        scoring.score_csv(Trickle(text.encode(), size), runtime, False, LIMITS, unbatched(runtime, False))
     assert refused.value.errors == [{"path": "line 3/sepal_width", "message": "must be a number, got string"}]
-    scored = scoring.score_csv(Trickle(text.replace("wide", "3.4").encode(), size), runtime, False, LIMITS)
+    scored = scoring.score_csv(Trickle(text.replace("wide", "3.4").encode(), size), runtime, False, LIMITS,
+                               unbatched(runtime, False))
     assert scored.rows == 2 and b"".join(scored.blocks()).startswith(f"{HEADER},{notes},prediction\n".encode())
 
 
@@ -382,9 +386,9 @@ NEUTRALISED = ["'" + n for n in NOTES[:6]] + NOTES[6:]
 
 
 @pytest.fixture
-def formula_client(tmp_path):
+def formula_client(tmp_path, iris_like, write_version):
     """A classifier whose class labels start like formulas, and a file of formula-like notes."""
-    X, y = _iris_like()
+    X, y = iris_like()
     from sklearn.linear_model import LogisticRegression
 
     labels = {"setosa": "=setosa", "versicolor": "-versicolor", "virginica": "@virginica"}
@@ -481,7 +485,8 @@ UNCLOSED = 'opens a quoted value (") that is never closed: add the closing quote
 
 def score(text: str | bytes, runtime: StubRuntime, chunk_rows: int = 5_000, probabilities: bool = False) -> str:
     body = io.BytesIO(text.encode() if isinstance(text, str) else text)
-    scored = scoring.score_csv(body, runtime, probabilities, CsvLimits(chunk_rows, 2_048))
+    scored = scoring.score_csv(body, runtime, probabilities, CsvLimits(chunk_rows, 2_048),
+                               unbatched(runtime, probabilities))
     return b"".join(scored.blocks()).decode()
 
 
@@ -508,7 +513,9 @@ def test_reading_and_scoring_do_not_import_pandas():
         limits = CsvLimits(2, 16)
         chunks = list(CsvFile(io.BytesIO(b"x,note\\n1.5,a\\n\\n2,b\\n3,c\\n"), limits, ["x"]).chunks())
         assert [(c.lines, c.columns) for c in chunks] == [([2], [["1.5"], ["a"]]), ([4, 5], [["2", "3"], ["b", "c"]])]
-        scored = score_csv(io.BytesIO(b"x\\n1.5\\n-2\\n"), Runtime(), False, limits)
+        runtime = Runtime()
+        predict = lambda batch, lines: runtime.predict(batch.columns, False)
+        scored = score_csv(io.BytesIO(b"x\\n1.5\\n-2\\n"), runtime, False, limits, predict)
         assert b"".join(scored.blocks()) == b"x,prediction\\n1.5,3.0\\n-2,-4.0\\n"
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True, text=True)

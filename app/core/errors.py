@@ -66,8 +66,6 @@ class UnusableOutput(ModelhostError):
     """The model answered with no usable number (NaN or infinity) for some of the input."""
 
     status = 422
-    #: The positions of the rows without a usable prediction, in the input the model was given.
-    rows: list[int] = []
 
     @classmethod
     def for_rows(cls, rows: list[int], path: str, noun: str = "instance") -> "UnusableOutput":
@@ -78,7 +76,6 @@ class UnusableOutput(ModelhostError):
                    "GET /v1/models/<name> show the ranges): check them and send realistic values.",
                    errors=[{"path": path.format(r), "message": "the model's prediction for it is not a finite number"}
                            for r in rows[:100]])
-        error.rows = rows
         return error
 
 

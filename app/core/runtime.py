@@ -20,7 +20,7 @@ from sklearn.base import is_classifier
 
 from app.core import features
 from app.core.batching import BatchSettings, parse_settings
-from app.core.errors import InvalidInput, UnusableOutput
+from app.core.errors import InvalidInput
 from app.storage.repository import METADATA_FILE, LoadError, Repository, without_server_paths
 from app.core.schema import Batch, InputSchema
 
@@ -241,21 +241,14 @@ class Runtime:
 
     def predict(self, columns: dict[str, Any],
                 probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
-        """Predict validated feature columns in one call, unbatched; JSON-native results.
+        """Predict validated feature columns in one unbatched call, as JSON values (tools and checks).
 
-        scikit-learn's ValueError or TypeError (input the schema cannot rule out) becomes
-        InvalidInput, so every caller answers it as the client's error, not a 500.
+        Requests predict through ``app.core.dataplane``, which batches them and turns a rejected
+        input or an unusable output into the client's error.
         """
         size = len(next(iter(columns.values()))) if columns else 0
-        batch = Batch(columns, size, single=False, ids=None)
-        try:
-            predictions, probs = self.predict_arrays(self.matrix(batch), probabilities)
-        except (ValueError, TypeError) as exc:
-            raise self.rejected(exc) from None
-        unusable = self.unusable_rows(predictions, probs)
-        if unusable:
-            raise UnusableOutput.for_rows(unusable, "{}", noun="row")
-        return self.to_native(predictions, probs)
+        matrix = self.matrix(Batch(columns, size, single=False, ids=None))
+        return self.to_native(*self.predict_arrays(matrix, probabilities))
 
 
 def _int64(values: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from app.core.errors import InvalidInput, PayloadTooLarge
 from app.core.features import FALSE_WORDS, INT64_MAX, TRUE_WORDS, TYPES, all_numeric, parse_text, type_name
-from app.core.violations import INT64_RANGE, Violations, json_type
+from app.core.violations import INT64_RANGE, Locate, Violations, json_type
 
 #: Integer values (features and ids) are whole numbers a signed 64-bit integer holds: larger ones
 #: reach the model wrapped or rounded, and an id could not be echoed exactly.
@@ -135,7 +135,7 @@ class InputSchema:
         """A valid single instance, from each feature's example, enum or training range."""
         return {f["name"]: example_value(f) for f in self.features}
 
-    def parse(self, body: Any, max_batch: int, numbers_only: bool = False) -> Batch:
+    def parse(self, body: Any, max_batch: int, numbers_only: bool = False, locate: Locate | None = None) -> Batch:
         """Validate a decoded request body and turn it into feature columns.
 
         A vectorised check that only ever accepts schema-valid input runs first; anything it
@@ -143,7 +143,8 @@ class InputSchema:
         violation. A 10 000-row batch thus costs milliseconds, not half a second.
         ``numbers_only`` says the JSON text held no strings, booleans or nulls besides the
         ``instances`` key (see :func:`app.core.codecs.jsonbody.decode_json`): rows of such a body are
-        checked by numpy alone.
+        checked by numpy alone. ``locate`` names the places of violations in the protocol's own terms
+        (an Open Inference Protocol tensor element) instead of their places in ``instances``.
         """
         if isinstance(body, dict) and "instances" in body:
             instances = body["instances"]
@@ -158,7 +159,7 @@ class InputSchema:
                     return self._array_batch(array, single=False, ids=None)
             rows = isinstance(instances, list) and bool(instances) and isinstance(instances[0], list)
             if len(body) != 1 or not self._fast_check(instances, rows):
-                self._check_instances(body, rows)
+                self._check_instances(body, rows, locate)
             if self.numeric:
                 values = instances if rows else list(map(self._values_of, instances))
                 ids = None if rows else [inst.get("id") for inst in instances]
@@ -241,13 +242,13 @@ class InputSchema:
             columns = ([i[n] for i in instances] for n in self.names)
         return all(check(values) for check, values in zip(self._column_checks, columns))
 
-    def _check_instances(self, body: dict[str, Any], rows: bool) -> None:
+    def _check_instances(self, body: dict[str, Any], rows: bool, locate: Locate | None) -> None:
         """InvalidInput listing the violations of a many-instance body, at most MAX_ERRORS of them.
 
         The envelope is checked first, then each instance the vectorised check does not accept,
         so the cost stays that of the instances at fault (and of at most MAX_ERRORS problems).
         """
-        violations = Violations()
+        violations = Violations(locate)
         violations.add(_ENVELOPE.iter_errors(body))
         instances = body.get("instances")
         if isinstance(instances, list):

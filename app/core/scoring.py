@@ -24,22 +24,23 @@ import io
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 
 from app.core.codecs.csvfile import Chunk, CsvFile, CsvLimits, Unreadable, width_error
-from app.core.errors import InvalidInput, UnusableOutput
+from app.core.errors import InvalidInput
 from app.core import features
 from app.core.features import FALSE_WORDS, TRUE_WORDS
-from app.core.schema import InputSchema
+from app.core.runtime import Runtime
+from app.core.schema import Batch, InputSchema
 
-if TYPE_CHECKING:
-    from app.core.runtime import Runtime
-
+#: Predicts one chunk's validated rows, given each row's line in the file: JSON-native predictions,
+#: and probabilities as ``{label: p}`` per row when asked for.
+Predict = Callable[[Batch, Sequence[int]], tuple[list[Any], "list[dict[str, float]] | None"]]
 #: Failing entries listed in one report; further failing lines are counted, not listed.
 MAX_REPORTED = 100
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -77,9 +78,13 @@ def output_columns(runtime: Runtime, probabilities: bool) -> list[str]:
     return ["prediction", *(f"probability_{c}" for c in (runtime.classes if probabilities else []))]
 
 
-def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: CsvLimits,
+def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: CsvLimits, predict: Predict,
               escape_formulas: bool = False) -> ScoredFile:
-    """Score every row of a CSV file with a header; InvalidInput lists every failing line."""
+    """Score every row of a CSV file with a header; InvalidInput lists every failing line.
+
+    ``predict`` predicts one chunk's validated rows (given the line of each), as every request is
+    predicted (``app.core.dataplane``): its errors name the lines of the file.
+    """
     source = CsvFile(stream, limits, runtime.schema.names)
     _check_header(source.header, runtime.schema)
     with ExitStack() as unless_scored:
@@ -94,8 +99,8 @@ def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: 
                     else:
                         _check_row(chunk, int(position), runtime.schema, columns, report)
                 if not report.failed:  # after a failure: validate on, write nothing
-                    spool.write(_scored(chunk, columns, runtime, probabilities, source.sep, header=rows == 0,
-                                        escape_formulas=escape_formulas))
+                    spool.write(_scored(chunk, columns, runtime, probabilities, predict, source.sep,
+                                        header=rows == 0, escape_formulas=escape_formulas))
                     rows += len(chunk)
         except Unreadable as exc:
             report.add([exc.error], detail=exc.detail)
@@ -255,16 +260,9 @@ def _check_row(chunk: Chunk, position: int, schema: InputSchema, columns: dict[s
         columns[name][position] = typed[name]
 
 
-def _scored(chunk: Chunk, columns: dict[str, Any], runtime: Runtime, probabilities: bool, sep: str,
-            header: bool, escape_formulas: bool) -> bytes:
-    try:
-        predictions, probs = runtime.predict(columns, probabilities)
-    except InvalidInput as exc:
-        lines = f"lines {chunk.lines[0]}-{chunk.lines[-1]}"
-        raise InvalidInput(f"{exc.detail} (in {lines} of the file)",
-                           errors=[{"path": lines, "message": exc.detail}]) from None
-    except UnusableOutput as exc:  # rows of this chunk, named by their lines in the file
-        raise UnusableOutput.for_rows([chunk.lines[r] for r in exc.rows], "line {}", noun="line") from None
+def _scored(chunk: Chunk, columns: dict[str, Any], runtime: Runtime, probabilities: bool, predict: Predict,
+            sep: str, header: bool, escape_formulas: bool) -> bytes:
+    predictions, probs = predict(Batch(columns, len(chunk), single=False, ids=None), chunk.lines)
     replaced = output_columns(runtime, probabilities)
     kept = [i for i, name in enumerate(chunk.header) if name not in replaced]
     out = Table([*(chunk.header[i] for i in kept), "prediction"], [*(chunk.columns[i] for i in kept), predictions])

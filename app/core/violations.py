@@ -6,14 +6,17 @@ hundreds of thousands of entries.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from itertools import islice
-from typing import Any, Iterable
+from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
 from app.core.errors import InvalidInput
 from app.core.features import INT64_MAX
 
+#: A protocol's name for a place in a request, given as its keys in ``{"instances": [...]}``.
+Locate = Callable[[list[Any]], str]
 #: Most violations one answer lists; validation stops when this many are found.
 MAX_ERRORS = 100
 #: Most key names the summary sentence quotes.
@@ -27,7 +30,9 @@ INT64_RANGE = "-(2^63 - 1) to 2^63 - 1"
 class Violations:
     """The violations of one request, each (path, message) once, at most ``MAX_ERRORS`` of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, locate: Locate | None = None) -> None:
+        #: How a protocol names a place in the request, from its place in ``{"instances": [...]}``.
+        self.locate = locate
         self._unique: dict[tuple[str, str], dict[str, str]] = {}
         #: More violations exist than are listed (collecting stopped at the cap).
         self.truncated = False
@@ -39,7 +44,7 @@ class Violations:
     def add(self, errors: Iterable[ValidationError], prefix: tuple[Any, ...] = ()) -> bool:
         """Describe jsonschema errors (paths under ``prefix``); False once the list is full."""
         for error in errors:
-            for entry in describe(error, prefix):
+            for entry in describe(error, prefix, self.locate):
                 if self.full:
                     self.truncated = True
                     return False
@@ -51,7 +56,7 @@ class Violations:
         """InvalidInput listing every collected violation, when there is one."""
         if not self._unique:
             return
-        errors = sorted(self._unique.values(), key=lambda e: e["path"])
+        errors = sorted(self._unique.values(), key=lambda e: e.get("order", e["path"]))
         detail = summary(errors)
         if self.truncated:
             detail += (f". Only the first {MAX_ERRORS} problems are listed and validation stopped there; "
@@ -76,9 +81,31 @@ def _pointer(path: Iterable[Any]) -> str:
     return "/".join(str(p) for p in path)
 
 
-def describe(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[dict[str, str]]:
-    """Turn one jsonschema error into one entry per offending field, in plain words."""
+def describe(error: ValidationError, prefix: tuple[Any, ...] = (), locate: Locate | None = None) -> list[dict[str, str]]:
+    """Turn one jsonschema error into one entry per offending field, in plain words.
+
+    With ``locate``, each path is the protocol's own name for the place (the entries keep the order
+    of their places in the instances).
+    """
     where = [*prefix, *error.absolute_path]
+    entries = _described(error, where)
+    if locate is not None:
+        for entry, place in zip(entries, _places(error, where), strict=True):
+            entry["order"], entry["path"] = entry["path"], locate(place)
+    return entries
+
+
+def _places(error: ValidationError, where: list[Any]) -> list[list[Any]]:
+    """The place of each entry :func:`_described` makes of the error, as lists of keys."""
+    if error.validator == "required":
+        return [where + [k] for k in error.validator_value if k not in error.instance]
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        return [where + [k] for k in islice((k for k in error.instance if k not in known), MAX_ERRORS)]
+    return [where]
+
+
+def _described(error: ValidationError, where: list[Any]) -> list[dict[str, str]]:
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         return [{"path": _pointer(where + [k]), "message": "is required", "kind": "missing"} for k in missing]
@@ -127,4 +154,5 @@ def summary(errors: list[dict[str, str]]) -> str:
         parts.append(f"and {len(others) - 5} more (see errors)")
     for entry in errors:
         entry.pop("kind", None)
+        entry.pop("order", None)
     return "; ".join(parts)

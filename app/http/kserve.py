@@ -5,27 +5,19 @@ instances are rows in the model's feature order or objects with features by name
 as /v1 checks them. The answer holds the predictions only, none of modelhost's fields. Not
 supported: ``:explain``, ``signature_name`` (a scikit-learn model has one signature) and TF
 Serving's columnar ``inputs``. Errors are the problem documents of /v1 with the detail
-repeated as ``error``, where those clients read it (app/core/errors.py).
+repeated as ``error``, where those clients read it (app/http/problems.py). The bodies are read by
+``app.core.codecs.kserve``.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, jsonify, request
 
+from app.core.errors import UnsupportedMediaType
+from app.extensions import get_dataplane
 from app.http import state as requeststate
 from app.http.bodies import decoded_body, is_json
-from app.core.errors import InvalidInput, UnsupportedMediaType
-from app.extensions import get_service
-from app.extensions import get_registry
-from app.core.registry import ModelVersion
 
 bp = Blueprint("kserve", __name__)
-#: Members of a TF Serving request that modelhost does not take, and what to send instead.
-_UNSUPPORTED = {
-    "signature_name": "a scikit-learn model has one signature: leave signature_name out",
-    "inputs": "the columnar 'inputs' format is not supported: send the rows as 'instances'",
-}
 
 
 @bp.post("/models/<name>:predict")
@@ -63,37 +55,10 @@ def predict(name: str, version: str | None = None):
       500: {$ref: "#/components/responses/V2_500"}
       503: {$ref: "#/components/responses/V2_503"}
     """
-    registry = get_registry()
-    entry = registry.route(name) if version is None else registry.get(name, version)
-    return respond(entry)
-
-
-def respond(entry: ModelVersion):
-    """Decode and check the body, have the inference service predict it, and answer the predictions."""
-    state = requeststate.current()
+    plane, state = get_dataplane(), requeststate.current()
     state.protocol = "kserve_v1"
-    state.use(entry.name, entry.version)
-    entry.ready_runtime()  # 503 for a version that failed to load, before anything else
+    entry = plane.serving(state, name, version)
     if not is_json(request.mimetype):
         raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'} is not accepted here. Send "
                                    "'Content-Type: application/json' with {\"instances\": [...]}.")
-    service = get_service()
-    decoded = service.decode(entry, decoded_body())
-    check_envelope(decoded.body)
-    result = service.predict(entry, decoded.body, False, state, numbers_only=decoded.numbers_only)
-    return jsonify({"predictions": result.predictions})
-
-
-def check_envelope(body: Any) -> None:
-    """InvalidInput unless the body is ``{"instances": [...]}``; names what to send instead."""
-    if not isinstance(body, dict) or "instances" not in body:
-        unsupported = [_UNSUPPORTED[k] for k in _UNSUPPORTED if isinstance(body, dict) and k in body]
-        hint = f" ({'; '.join(unsupported)})" if unsupported else ""
-        raise InvalidInput('The body must be {"instances": [...]}: rows in the model\'s feature order or objects '
-                           f"with the features by name{hint}.",
-                           errors=[{"path": "instances", "message": "is required"}])
-    extra = [k for k in body if k != "instances"]
-    if extra:
-        errors = [{"path": k, "message": _UNSUPPORTED.get(k, "is not a member of a predict request")} for k in extra]
-        raise InvalidInput("; ".join(f"{e['path']}: {e['message']}" for e in errors) +
-                           '. The body is {"instances": [...]} and nothing else.', errors=errors)
+    return jsonify({"predictions": plane.predict_kserve(entry, state, decoded_body())})

@@ -1,25 +1,18 @@
 """The JSON API under /v1: model listing, metadata, readiness and predictions."""
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from app.http import state as requeststate
-
+from app.core.errors import InvalidInput, NotAcceptable, UnsupportedMediaType
+from app.core.features import parse_switch
+from app.extensions import get_dataplane, get_registry
 from app.http import files
+from app.http import state as requeststate
 from app.http.auth import require_token
 from app.http.bodies import decoded_body, decoded_form, decoded_stream, is_json
-from app.core.codecs.csvfile import CsvLimits
-from app.core.codecs.jsonbody import Decoded
-from app.core.errors import InvalidInput, NotAcceptable, UnsupportedMediaType
-from app.extensions import get_service
 from app.http.kserve import bp as kserve_bp
 from app.http.management import bp as repository_bp
-from app.extensions import get_registry
-from app.core.registry import ModelVersion
-from app.core.features import FALSE_WORDS, TRUE_WORDS
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -206,47 +199,28 @@ def predict(name: str, version: str | None = None, label: str | None = None):
       500: {$ref: "#/components/responses/500"}
       503: {$ref: "#/components/responses/503"}
     """
-    registry = get_registry()
-    if label is not None:
-        return respond(registry.labelled(name, label))
-    return respond(registry.route(name) if version is None else registry.get(name, version))
-
-
-def wants_probabilities() -> bool:
-    """The ``probabilities`` query parameter, read strictly so a typo is not silently ignored."""
-    return query_switch("probabilities", False)
-
-
-def read_body(entry: ModelVersion) -> Decoded:
-    """Decode a JSON or form-encoded predict body (inflated first when compressed) into Python values."""
+    plane, state = get_dataplane(), requeststate.current()
+    entry = plane.serving(state, name, version, label)
+    probabilities = query_switch("probabilities", False)
+    escape_formulas = query_switch("escape_formulas", current_app.config["CSV_ESCAPE_FORMULAS"])
     mimetype = request.mimetype
+    if mimetype == "text/csv":
+        # A CSV body is answered as CSV only: a JSON answer would hold the whole file in memory.
+        if request.accept_mimetypes and request.accept_mimetypes["text/csv"] <= 0:
+            raise NotAcceptable("A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
+                                "or send the instances as JSON to get JSON back.")
+        scored = plane.score_csv(entry, state, decoded_stream(), probabilities, escape_formulas)
+        return files.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
     if is_json(mimetype):
-        return get_service().decode(entry, decoded_body())
-    if mimetype == "application/x-www-form-urlencoded":
-        form = decoded_form()
-        repeated = [key for key, values in form.lists() if len(values) > 1]
-        if repeated:
-            # One instance has one value per feature: which of two would be the one is a guess.
-            raise InvalidInput(
-                "Form fields given more than once: " + ", ".join(map(repr, repeated)) + "; a form body is one "
-                "instance, so give each feature once (send several instances as JSON or CSV).",
-                errors=[{"path": key, "message": "is given more than once"} for key in repeated])
-        return Decoded(entry.ready_runtime().schema.from_form(form.to_dict()))
-    raise UnsupportedMediaType(
-        f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
-        "application/json' (or a form with 'application/x-www-form-urlencoded', or a CSV file "
-        "with 'text/csv').")
-
-
-def predict_csv(entry: ModelVersion, probabilities: bool, escape_formulas: bool):
-    """Score a CSV body chunk by chunk and answer with the scored file."""
-    # A CSV body is answered as CSV only: a JSON answer would hold the whole file in memory.
-    if request.accept_mimetypes and request.accept_mimetypes["text/csv"] <= 0:
-        raise NotAcceptable("A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
-                            "or send the instances as JSON to get JSON back.")
-    scored = get_service().score_csv(entry, decoded_stream(), probabilities, CsvLimits.from_config(current_app.config),
-                                     requeststate.current(), escape_formulas=escape_formulas)
-    return files.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
+        answer = plane.predict_v1(entry, state, probabilities, raw=decoded_body())
+    elif mimetype == "application/x-www-form-urlencoded":
+        answer = plane.predict_v1(entry, state, probabilities, form=decoded_form().to_dict(flat=False))
+    else:
+        raise UnsupportedMediaType(
+            f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
+            "application/json' (or a form with 'application/x-www-form-urlencoded', or a CSV file "
+            "with 'text/csv').")
+    return jsonify(answer.body())
 
 
 def query_switch(name: str, default: bool) -> bool:
@@ -264,34 +238,8 @@ def query_switch(name: str, default: bool) -> bool:
     value = values[0].strip().lower() if values else ""
     if not value:
         return default
-    if value in TRUE_WORDS or value in FALSE_WORDS:
-        return value in TRUE_WORDS
+    switch = parse_switch(value)
+    if switch is not None:
+        return switch
     raise InvalidInput(f"Query parameter '{name}' must be true or false.",
                        errors=[{"path": f"?{name}", "message": f"must be true or false, got {value!r}"}])
-
-
-def respond(entry: ModelVersion):
-    """Decode the body, have the inference service predict it, and shape the response."""
-    state = requeststate.current()
-    state.use(entry.name, entry.version)
-    entry.ready_runtime()  # 503 for a version that failed to load, before anything else
-    probabilities = wants_probabilities()
-    escape_formulas = query_switch("escape_formulas", current_app.config["CSV_ESCAPE_FORMULAS"])
-    if request.mimetype == "text/csv":
-        return predict_csv(entry, probabilities, escape_formulas)
-    decoded = read_body(entry)
-    result = get_service().predict(entry, decoded.body, probabilities, state, numbers_only=decoded.numbers_only)
-    body: dict[str, Any] = {"model": result.model, "version": result.version}
-    if result.single:
-        if result.ids:
-            body["id"] = result.ids[0]
-        body["prediction"] = result.predictions[0]
-        if result.probabilities is not None:
-            body["probabilities"] = result.probabilities[0]
-    else:
-        if result.ids:
-            body["ids"] = result.ids
-        body["predictions"] = result.predictions
-        if result.probabilities is not None:
-            body["probabilities"] = result.probabilities
-    return jsonify(body)

@@ -8,30 +8,20 @@ the detail repeated as ``error``, where OIP clients read it (app/core/errors.py)
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app.core.codecs import oip
-
 from app.core import SERVER_NAME, VERSION
+from app.core.codecs import oip
+from app.core.codecs.tensors import HEADER_LENGTH
+from app.core.errors import UnsupportedMediaType
+from app.extensions import get_dataplane, get_registry
 from app.http import state as requeststate
-
-from app.core.codecs import tensors
 from app.http.auth import require_token
 from app.http.bodies import decoded_body, is_json
-from app.core.errors import InvalidInput, UnsupportedMediaType
-from app.extensions import get_service
-from app.extensions import get_registry
-from app.core.registry import ModelVersion
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 #: What a probe reads: open like /health.
 OPEN = frozenset({"v2.server_live", "v2.server_ready"})
-HEADER_LENGTH = "Inference-Header-Content-Length"
-#: JSON values of one input tensor besides its elements: the object, name, datatype, shape and
-#: its dimensions, parameters and binary_data_size, data.
-_TENSOR_VALUES = 10
 
 
 @bp.before_request
@@ -262,43 +252,15 @@ def infer(name: str, version: str | None = None):
       500: {$ref: "#/components/responses/V2_500"}
       503: {$ref: "#/components/responses/V2_503"}
     """
-    registry = get_registry()
-    entry = registry.route(name) if version is None else registry.get(name, version)
-    return answer(entry)
-
-
-def answer(entry: ModelVersion) -> Response:
-    """Read an inference request, have the inference service predict it, and encode the outputs."""
-    state = requeststate.current()
+    plane, state = get_dataplane(), requeststate.current()
     state.protocol = "v2"
-    state.use(entry.name, entry.version)
-    runtime = entry.ready_runtime()  # 503 for a version that failed to load, before anything else
+    entry = plane.serving(state, name, version)
     mimetype = request.mimetype
     if mimetype and not is_json(mimetype) and mimetype != "application/octet-stream":
         raise UnsupportedMediaType(f"Content-Type {mimetype} is not accepted here. Send 'Content-Type: "
                                    "application/json', or 'application/octet-stream' for a body with binary tensor "
                                    "data after its JSON part.")
-    header_length = request.headers.get(HEADER_LENGTH)
-    header, binary = tensors.split_body(decoded_body(), header_length)
-    service = get_service()
-    try:
-        # Each tensor's name, datatype, shape and parameters are values of their own too.
-        body: Any = service.decode(entry, header, overhead=_TENSOR_VALUES * len(runtime.schema.names) + 32).body
-    except InvalidInput as exc:
-        if header_length is None:
-            raise
-        raise InvalidInput(exc.detail.replace("The body is", f"The JSON part of the body (its first {len(header)} "
-                                              f"bytes, as {HEADER_LENGTH} says) is", 1), errors=exc.errors) from None
-    tensors.check_request(body)
-    inputs = tensors.read_inputs(body, binary, header_length is not None)
-    requested = oip.requested_outputs(body, runtime, entry.name)
-    batch = oip.to_batch(runtime.schema, inputs, service.max_batch_size)
-    probabilities = any(name == oip.PROBABILITIES for name, _ in requested)
-    result = service.predict_arrays(entry, batch, probabilities, state, unusable_path="rows/{}")
-    head: dict[str, Any] = {"model_name": entry.name, "model_version": str(entry.version)}
-    if "id" in body:
-        head["id"] = body["id"]
-    head, raw = tensors.encode_answer(head, oip.outputs(runtime, requested, result.predictions, result.probabilities))
+    head, raw = plane.infer_v2(entry, state, decoded_body(), request.headers.get(HEADER_LENGTH))
     text = current_app.json.dumps(head)
     if not raw:
         return current_app.response_class(text, mimetype="application/json")

@@ -20,9 +20,8 @@ from app.core import scoring
 from app.http import files
 from app.http.auth import pages_need_token, token_matches
 from app.core import features
-from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
-from app.extensions import get_service
+from app.extensions import get_dataplane
 from app.extensions import get_registry
 from app.core.registry import ModelVersion
 from app.core.runtime import Runtime
@@ -58,22 +57,24 @@ def predict_form(name: str, version: str | None = None) -> tuple[str, int]:
     denied = _token_error()
     if denied:
         return _page(entry, runtime, values=values, form_error=denied, status=401)
-    service, state = get_service(), requeststate.current()
     repeated = {n: "was sent more than once: reload this page and submit the form again"
                 for n in runtime.schema.names if len(request.form.getlist(n)) > 1}
     if repeated:
         return _page(entry, runtime, values=values, errors=repeated, status=400)
+    state = requeststate.current()
+    state.use(entry.name, entry.version)
     try:
-        batch = service.validate(entry, runtime.schema.from_form(values), max_batch=1)
+        answer = get_dataplane().predict_v1(entry, state, runtime.supports_probabilities,
+                                            form={n: [v] for n, v in values.items()}, max_batch=1)
     except InvalidInput as exc:
+        if not exc.errors:  # input the model itself rejected: said above the form
+            return _page(entry, runtime, values=values, form_error=exc.detail, status=exc.status)
         errors = {e["path"]: "is required: enter a value" if not values.get(e["path"], "x").strip()
-                  else e["message"] for e in exc.errors or []}
+                  else e["message"] for e in exc.errors}
         return _page(entry, runtime, values=values, errors=errors, status=400)
-    try:
-        predicted = service.predict_batch(entry, batch, runtime.supports_probabilities, state)
-    except (InvalidInput, UnusableOutput) as exc:
+    except UnusableOutput as exc:
         return _page(entry, runtime, values=values, form_error=exc.detail, status=exc.status)
-    predictions, probs = predicted.predictions, predicted.probabilities
+    predictions, probs = answer.predictions, answer.probabilities
     result = {"prediction": predictions[0], "probabilities": _bars(probs[0]) if probs else None}
     return _page(entry, runtime, values=values, result=result)
 
@@ -106,10 +107,11 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
             "This is a spreadsheet workbook, not a CSV file. Save it as 'CSV UTF-8 (comma delimited)' "
             "and upload that file."))
     probabilities = runtime.supports_probabilities and request.form.get("probabilities") == "on"
+    state = requeststate.current()
+    state.use(entry.name, entry.version)
     try:
-        scored = get_service().score_csv(entry, upload.stream, probabilities, CsvLimits.from_config(current_app.config),
-                                         requeststate.current(),
-                                         escape_formulas=request.form.get("escape_formulas") == "on")
+        scored = get_dataplane().score_csv(entry, state, upload.stream, probabilities,
+                                           escape_formulas=request.form.get("escape_formulas") == "on")
     except ModelhostError as exc:  # a file refused (400) or too big to read (413): said on the page
         return _page(entry, runtime, status=exc.status, upload_error=exc.detail, upload_errors=exc.errors or [])
     stem = secure_filename(upload.filename).rsplit(".", 1)[0] or entry.name

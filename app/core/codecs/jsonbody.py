@@ -44,27 +44,34 @@ class Decoded:
     numbers_only: bool = False
 
 
-def decode_json(raw: bytes, max_values: int | None = None) -> Decoded:
+def max_values(features: int, max_batch: int) -> int:
+    """Most JSON values a request for a model of ``features`` features can use: the instance limit
+    times one instance's values (its features, an id, its object), and a few for the envelope."""
+    return max_batch * (features + 3) + 16
+
+
+def decode_json(raw: bytes, max_values: int | None = None, subject: str = "The body") -> Decoded:
     """Decode a JSON body; InvalidInput (400) saying why when it is not valid JSON.
 
     With ``max_values``, a body holding more values than that (numbers, strings, objects and
-    arrays) is PayloadTooLarge (413) before it is decoded.
+    arrays) is PayloadTooLarge (413) before it is decoded. ``subject`` is what the messages call
+    the text (the JSON part of a body that has binary data after it).
     """
     if max_values is not None and len(raw) > max_values:  # each value counted takes a byte of its own
-        _check_size(raw, max_values)
-    check_depth(raw)
+        _check_size(raw, max_values, subject)
+    check_depth(raw, subject)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         hint = "" if raw.strip() else " The body is empty."
         raise InvalidInput(
-            f"The body is not valid JSON: {exc}.{hint} NaN, Infinity and numbers beyond a double "
+            f"{subject} is not valid JSON: {exc}.{hint} NaN, Infinity and numbers beyond a double "
             "(such as 1e400) are not accepted.",
             errors=[{"path": "", "message": f"is not valid JSON: {exc}"}]) from None
     return Decoded(body, numbers_only=isinstance(body, dict) and _numbers_only(raw))
 
 
-def check_depth(raw: bytes) -> None:
+def check_depth(raw: bytes, subject: str = "The body") -> None:
     """InvalidInput (400) when a JSON text nests arrays and objects deeper than MAX_DEPTH."""
     depth = _depth(raw)
     if depth > MAX_DEPTH and b'"' in raw:
@@ -72,7 +79,7 @@ def check_depth(raw: bytes) -> None:
         depth = _depth(_STRING.sub(b'""', raw))
     if depth > MAX_DEPTH:
         raise InvalidInput(
-            f"The body nests arrays and objects {depth} levels deep; at most {MAX_DEPTH} are accepted. A request "
+            f"{subject} nests arrays and objects {depth} levels deep; at most {MAX_DEPTH} are accepted. A request "
             "needs a few: a list of instances, each a row or an object of features, or a tensor's data nested "
             "once per dimension of its shape (or flat).",
             errors=[{"path": "", "message": f"nests {depth} levels deep, more than {MAX_DEPTH}"}])
@@ -101,13 +108,13 @@ def _count_values(raw: bytes) -> int:
     return raw.count(b",") + raw.count(b"{") + raw.count(b"[")
 
 
-def _check_size(raw: bytes, max_values: int) -> None:
+def _check_size(raw: bytes, max_values: int, subject: str) -> None:
     count = _count_values(raw)
     if count > max_values:
         # Commas and brackets inside strings are not values: count again without the strings.
         count = _count_values(_STRING.sub(b'""', raw))
     if count > max_values:
         raise PayloadTooLarge(
-            f"The body holds about {count} JSON values; a request for this model holds at most {max_values} "
+            f"{subject} holds about {count} JSON values; a request for this model holds at most {max_values} "
             "(the instance limit times the values of one instance). Send fewer or smaller instances per "
             "request.")

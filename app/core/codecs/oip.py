@@ -13,7 +13,8 @@ listed; the paths of the violations name the tensor element at fault.
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,13 +23,23 @@ from app.core import features
 from app.core.errors import InvalidInput, PayloadTooLarge
 from app.core.runtime import Runtime
 from app.core.schema import Batch, InputSchema
-from app.core.codecs.tensors import BYTES, FIXED, FLOATS, INTEGERS, Output, Tensor
-from app.core.violations import summary
+from app.core.codecs.jsonbody import decode_json, max_values
+from app.core.codecs.tensors import (
+    BYTES,
+    FIXED,
+    FLOATS,
+    HEADER_LENGTH,
+    INTEGERS,
+    Output,
+    Tensor,
+    check_request,
+    read_inputs,
+    split_body,
+)
 
 #: The datatypes the metadata declares for the ``[-1, n_features]`` form (any numeric one is taken).
 MATRIX_DATATYPES = ("FP64", "FP32", "INT64")
 PREDICT, PROBABILITIES = "predict", "predict_proba"
-_PATH = re.compile(r"^instances/(\d+)/(.+)$")
 
 
 def takes_matrix(schema: InputSchema) -> bool:
@@ -68,6 +79,31 @@ def tensor_metadata(runtime: Runtime) -> dict[str, Any]:
         parameters["matrix_input"] = {"shape": [-1, len(schema.names)], "datatypes": list(MATRIX_DATATYPES),
                                       "columns": schema.names}
     return {"inputs": inputs, "outputs": outputs, "parameters": parameters}
+
+
+#: JSON values of one input tensor besides its elements: the object, name, datatype, shape and
+#: its dimensions, parameters and binary_data_size, data.
+_TENSOR_VALUES = 10
+
+
+@dataclass
+class Request:
+    """An inference request's checked JSON part, and its input tensors with their elements."""
+
+    body: dict[str, Any]
+    inputs: list[Tensor]
+
+
+def read_request(raw: bytes, header_length: str | None, schema: InputSchema, max_batch: int) -> Request:
+    """Split a body into its JSON part and binary data, decode and check the JSON part, and read each input."""
+    header, binary = split_body(raw, header_length)
+    subject = "The body" if header_length is None else \
+        f"The JSON part of the body (its first {len(header)} bytes, as {HEADER_LENGTH} says)"
+    # Each tensor's name, datatype, shape and parameters are values of their own too.
+    limit = max_values(len(schema.names), max_batch) + _TENSOR_VALUES * len(schema.names) + 32
+    body = decode_json(header, limit, subject).body
+    check_request(body)
+    return Request(body, read_inputs(body, binary, header_length is not None))
 
 
 def to_batch(schema: InputSchema, tensors: list[Tensor], max_batch: int) -> Batch:
@@ -199,16 +235,15 @@ def _as_list(column: np.ndarray | list[Any]) -> list[Any]:
     return column.tolist() if isinstance(column, np.ndarray) else column
 
 
-def _checked(schema: InputSchema, instances: list[dict[str, Any]], max_batch: int, path: Any) -> Batch:
-    """The schema's own check of the rows; its violations renamed to the tensor elements at fault."""
-    try:
-        return schema.parse({"instances": instances}, max_batch)
-    except InvalidInput as exc:
-        errors = []
-        for error in exc.errors or []:
-            match = _PATH.match(error["path"])
-            errors.append({**error, "path": path(int(match[1]), match[2]) if match else error["path"]})
-        raise InvalidInput(summary([dict(e) for e in errors]), errors=errors) from None
+def _checked(schema: InputSchema, instances: list[dict[str, Any]], max_batch: int,
+             element: Callable[[int, str], str]) -> Batch:
+    """The schema's own check of the rows, each violation named by the tensor element at fault."""
+    def locate(place: list[Any]) -> str:
+        if len(place) >= 3 and place[0] == "instances":
+            return element(place[1], place[2])
+        return "/".join(map(str, place))
+
+    return schema.parse({"instances": instances}, max_batch, locate=locate)
 
 
 def requested_outputs(request: dict[str, Any], runtime: Runtime, model: str) -> list[tuple[str, bool]]:

@@ -32,6 +32,8 @@ BYTES = "BYTES"
 DATATYPES = [*FIXED, BYTES]
 INTEGERS = frozenset(name for name, dtype in FIXED.items() if dtype.kind in "iu")
 FLOATS = frozenset(name for name, dtype in FIXED.items() if dtype.kind == "f")
+#: The header of a request or answer with binary data: the length of the JSON part before it.
+HEADER_LENGTH = "Inference-Header-Content-Length"
 #: How many problems of one tensor's elements an answer lists.
 _MAX_LISTED = 100
 _LENGTH = struct.Struct("<I")
