@@ -18,11 +18,8 @@ import pytest
 import tritonclient.http as triton
 
 from app import create_app
-from app.http.bodies import inflate
 from app.core.errors import InvalidInput, PayloadTooLarge
-
-from .conftest import SETOSA, problem
-from .test_v2 import numpy_inputs
+from app.http.bodies import inflate
 
 ROWS = [[5.0, 3.4, 1.5, 0.2], [6.6, 3.0, 5.5, 2.0]]
 JSON = json.dumps({"instances": ROWS}).encode()
@@ -86,13 +83,13 @@ def test_a_gzip_body_of_several_members_is_read_whole(client, path):
                  id="deflate+garbage"),
     pytest.param("deflate", zlib.compress(JSON) * 2, "goes on after its compressed data ends", id="deflate-twice"),
 ])
-def test_compressed_data_that_is_not_all_of_the_body_is_refused(client, path, coding, packed, fragment):
+def test_compressed_data_that_is_not_all_of_the_body_is_refused(client, path, coding, packed, fragment, problem):
     body = problem(post(client, path, packed, coding), 400, fragment)
     assert body["errors"][0]["path"] == ""
 
 
 @pytest.mark.parametrize("path", JSON_PATHS)
-def test_other_content_codings_are_a_415_naming_gzip_and_deflate(client, path):
+def test_other_content_codings_are_a_415_naming_gzip_and_deflate(client, path, problem):
     for coding in ("br", "zstd", "gzip, gzip", "compress"):
         response = post(client, path, JSON, coding)
         body = problem(response, 415, "gzip", "deflate", "uncompressed")
@@ -101,7 +98,7 @@ def test_other_content_codings_are_a_415_naming_gzip_and_deflate(client, path):
 
 
 @pytest.mark.parametrize("path", JSON_PATHS)
-def test_a_compressed_body_inflates_at_most_to_the_body_limit(small, path):
+def test_a_compressed_body_inflates_at_most_to_the_body_limit(small, path, problem):
     bomb = gzip.compress(b" " * 100_000)
     assert len(bomb) < 4096
     problem(post(small, path, bomb, "gzip"), 413, "4096")
@@ -114,8 +111,8 @@ def test_a_compressed_body_inflates_at_most_to_the_body_limit(small, path):
 # --- /v1 form and CSV ---------------------------------------------------------------------------
 
 
-def test_a_compressed_form_is_one_instance(client):
-    form = "&".join(f"{k}={v}" for k, v in SETOSA.items()).encode()
+def test_a_compressed_form_is_one_instance(client, problem, setosa):
+    form = "&".join(f"{k}={v}" for k, v in setosa.items()).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     for coding, packed in (("gzip", two_members(form, 7)), ("deflate", zlib.compress(form))):
         response = client.post("/v1/models/iris/predict", data=packed, headers={"Content-Encoding": coding, **headers})
@@ -149,12 +146,13 @@ def test_a_compressed_csv_file_is_scored_as_uncompressed(client):
                  "goes on after its compressed data ends", id="deflate+newline"),
     pytest.param("br", CSV_HEADER + CSV_ROWS, 415, "gzip or deflate", id="br"),
 ])
-def test_a_compressed_csv_file_that_is_not_all_compressed_data_is_refused(client, coding, packed, status, fragment):
+def test_a_compressed_csv_file_that_is_not_all_compressed_data_is_refused(client, coding, packed, status, fragment,
+                                                                          problem):
     response = client.post("/v1/models/iris/predict", data=packed, headers={"Content-Encoding": coding, **CSV})
     problem(response, status, fragment)
 
 
-def test_a_compressed_csv_file_inflates_at_most_to_the_body_limit(small):
+def test_a_compressed_csv_file_inflates_at_most_to_the_body_limit(small, problem):
     many = CSV_HEADER + b"5.0,3.4,1.5,0.2\n" * 1000
     for packed in (gzip.compress(many), gzip.compress(CSV_HEADER) + gzip.compress(many[len(CSV_HEADER):])):
         assert len(packed) < 4096
@@ -165,7 +163,7 @@ def test_a_compressed_csv_file_inflates_at_most_to_the_body_limit(small):
 # --- /v2 ----------------------------------------------------------------------------------------
 
 
-def test_a_v2_body_with_its_json_and_binary_parts_in_two_gzip_members(client):
+def test_a_v2_body_with_its_json_and_binary_parts_in_two_gzip_members(client, problem, numpy_inputs):
     raw, length = triton.InferenceServerClient.generate_request_body(numpy_inputs(ROWS))
     header = {"Inference-Header-Content-Length": str(length)}
     expected = client.post("/v2/models/iris/infer", data=raw, headers=header)
@@ -180,7 +178,7 @@ def test_a_v2_body_with_its_json_and_binary_parts_in_two_gzip_members(client):
         assert problem(response, 400, fragment)["error"].startswith(f"The {coding} body")
 
 
-def test_a_v2_body_of_members_that_together_pass_the_limit_is_a_413(small):
+def test_a_v2_body_of_members_that_together_pass_the_limit_is_a_413(small, problem):
     body = json.dumps({"inputs": [], "padding": " " * 3000}).encode()
     problem(small.post("/v2/models/iris/infer", data=gzip.compress(body) * 2, headers={"Content-Encoding": "gzip"}),
             413, "4096")

@@ -18,16 +18,18 @@ from sklearn.linear_model import LogisticRegression
 
 from app import create_app
 
-from .conftest import IRIS_FEATURES, SETOSA, iris_metadata, write_version
-
 ROWS = [[5.0, 3.4, 1.5, 0.2], [6.6, 3.0, 5.5, 2.0], [5.9, 2.8, 4.3, 1.3]]
 HEADER = "Inference-Header-Content-Length"
 
 
-def feature_tensors(rows=ROWS, names=IRIS_FEATURES, datatype="FP64"):
-    columns = list(zip(*rows, strict=True))
-    return [{"name": n, "datatype": datatype, "shape": [len(rows)], "data": list(c)}
-            for n, c in zip(names, columns, strict=True)]
+@pytest.fixture
+def feature_tensors(iris_features):
+    """Factory: one tensor per iris feature, holding its column of ``rows``."""
+    def make(rows=ROWS, datatype="FP64"):
+        columns = list(zip(*rows, strict=True))
+        return [{"name": n, "datatype": datatype, "shape": [len(rows)], "data": list(c)}
+                for n, c in zip(iris_features, columns, strict=True)]
+    return make
 
 
 def v1(client, rows=ROWS, name="iris", version="2"):
@@ -68,7 +70,7 @@ def problem(response, status, *fragments):
 
 
 @pytest.fixture
-def mixed_app(repo):
+def mixed_app(repo, write_version, iris_metadata):
     """A model with a whole-number, a true/false and a number feature, and whole-number classes."""
     rng = np.random.default_rng(4)
     X = np.column_stack([rng.integers(0, 20, 80), rng.integers(0, 2, 80), rng.normal(size=80)])
@@ -102,7 +104,7 @@ def test_not_ready_while_a_model_has_no_version_that_loaded(repo):
     problem(client.get("/v2/models/linear"), 503)
 
 
-def test_health_is_open_and_the_models_need_the_token(repo):
+def test_health_is_open_and_the_models_need_the_token(repo, feature_tensors):
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "API_TOKEN": "s3cret"}).test_client()
     assert client.get("/v2/health/live").status_code == 200
     assert client.get("/v2/health/ready").status_code == 200
@@ -116,10 +118,10 @@ def test_health_is_open_and_the_models_need_the_token(repo):
 # --- Metadata ----------------------------------------------------------------------------------
 
 
-def test_model_metadata_declares_a_tensor_per_feature_and_both_outputs(client):
+def test_model_metadata_declares_a_tensor_per_feature_and_both_outputs(client, iris_features):
     body = client.get("/v2/models/iris").get_json()
     assert body["name"] == "iris" and body["versions"] == ["1", "2"] and body["platform"] == "scikit-learn"
-    assert body["inputs"] == [{"name": n, "datatype": "FP64", "shape": [-1]} for n in IRIS_FEATURES]
+    assert body["inputs"] == [{"name": n, "datatype": "FP64", "shape": [-1]} for n in iris_features]
     assert body["outputs"] == [
         {"name": "predict", "datatype": "BYTES", "shape": [-1]},
         {"name": "predict_proba", "datatype": "FP64", "shape": [-1, 3],
@@ -152,7 +154,7 @@ def test_readiness_of_models_and_versions(client):
 # --- Inference in JSON -------------------------------------------------------------------------
 
 
-def test_one_tensor_per_feature_equals_v1(client):
+def test_one_tensor_per_feature_equals_v1(client, feature_tensors):
     body = infer(client, {"id": "r-1", "inputs": feature_tensors(),
                           "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}).get_json()
     predictions, probabilities = v1(client)
@@ -163,12 +165,12 @@ def test_one_tensor_per_feature_equals_v1(client):
     assert proba["data"] == [row[c] for row in probabilities for c in proba["parameters"]["classes"]]
 
 
-def test_without_outputs_the_answer_is_predict(client):
+def test_without_outputs_the_answer_is_predict(client, feature_tensors):
     body = infer(client, {"inputs": feature_tensors()}).get_json()
     assert [o["name"] for o in body["outputs"]] == ["predict"] and "id" not in body
 
 
-def test_outputs_choose_what_is_computed_in_the_order_asked(client):
+def test_outputs_choose_what_is_computed_in_the_order_asked(client, feature_tensors):
     body = infer(client, {"inputs": feature_tensors(), "outputs": [{"name": "predict_proba"}]}).get_json()
     assert [o["name"] for o in body["outputs"]] == ["predict_proba"]
     body = infer(client, {"inputs": feature_tensors(),
@@ -189,7 +191,7 @@ def test_rows_as_one_tensor_flat_or_nested_any_numeric_datatype(client):
     assert body["outputs"][0]["data"] == v1(client, whole)[0]
 
 
-def test_shape_n_by_1_per_feature(client):
+def test_shape_n_by_1_per_feature(client, feature_tensors):
     tensors = [{**t, "shape": [3, 1]} for t in feature_tensors()]
     assert infer(client, {"inputs": tensors}).get_json()["outputs"][0]["data"] == v1(client)[0]
 
@@ -213,7 +215,7 @@ def test_string_bool_and_integer_features(client, mixed_app):
                                                       json={"instances": rows}).get_json()["predictions"]
 
 
-def test_a_version_path_and_the_default_route(client):
+def test_a_version_path_and_the_default_route(client, feature_tensors):
     answer = infer(client, {"inputs": feature_tensors()}, path="/v2/models/iris/versions/1/infer").get_json()
     assert answer["model_version"] == "1" and answer["outputs"][0]["data"] == v1(client, version="1")[0]
     problem(infer(client, {"inputs": feature_tensors()}, path="/v2/models/iris/versions/7/infer"), 404)
@@ -223,31 +225,21 @@ def test_a_version_path_and_the_default_route(client):
 # --- Inference with binary tensor data ---------------------------------------------------------
 
 
-def numpy_inputs(rows=ROWS, binary_data=True, datatype="FP64"):
-    inputs = []
-    for name, column in zip(IRIS_FEATURES, np.array(rows).T, strict=True):
-        tensor = triton.InferInput(name, [len(rows)], datatype)
-        tensor.set_data_from_numpy(column.astype(np.float64 if datatype == "FP64" else np.float32),
-                                   binary_data=binary_data)
-        inputs.append(tensor)
-    return inputs
-
-
 @pytest.mark.parametrize("binary_inputs", [True, False])
 @pytest.mark.parametrize("binary_outputs", [True, False])
-def test_tritonclient_bodies_both_ways_equal_v1(client, binary_inputs, binary_outputs):
+def test_tritonclient_bodies_both_ways_equal_v1(client, binary_inputs, binary_outputs, numpy_inputs):
     outputs = [triton.InferRequestedOutput("predict", binary_data=binary_outputs),
                triton.InferRequestedOutput("predict_proba", binary_data=binary_outputs)]
-    result = binary(client, numpy_inputs(binary_data=binary_inputs), outputs, request_id="abc")
+    result = binary(client, numpy_inputs(ROWS, binary_data=binary_inputs), outputs, request_id="abc")
     predictions, probabilities = v1(client)
     assert labels(result.as_numpy("predict")) == predictions
     assert result.as_numpy("predict_proba").tolist() == [list(p.values()) for p in probabilities]
     assert result.get_response()["id"] == "abc"
 
 
-def test_tritonclient_without_outputs_gets_predict_as_binary_data(client):
+def test_tritonclient_without_outputs_gets_predict_as_binary_data(client, numpy_inputs):
     # tritonclient asks for every output as binary data (binary_data_output) when it names none.
-    result = binary(client, numpy_inputs())
+    result = binary(client, numpy_inputs(ROWS))
     assert labels(result.as_numpy("predict")) == v1(client)[0]
     assert result.get_output("predict")["parameters"]["binary_data_size"] == sum(4 + len(p) for p in v1(client)[0])
 
@@ -280,7 +272,7 @@ def test_binary_bytes_input_and_output(client):
     assert body["errors"] == [{"path": "inputs/0/data/1", "message": "must be one of 'blue', 'green', 'red'"}]
 
 
-def test_a_per_output_binary_flag_overrides_the_request_parameter(client):
+def test_a_per_output_binary_flag_overrides_the_request_parameter(client, feature_tensors):
     body = {"inputs": feature_tensors(), "parameters": {"binary_data_output": True},
             "outputs": [{"name": "predict", "parameters": {"binary_data": False}}, {"name": "predict_proba"}]}
     response = infer(client, body)
@@ -292,14 +284,14 @@ def test_a_per_output_binary_flag_overrides_the_request_parameter(client):
     assert len(response.data) == length + 3 * 3 * 8
 
 
-def test_a_json_part_cut_short_by_the_header_says_so(client):
+def test_a_json_part_cut_short_by_the_header_says_so(client, feature_tensors):
     response = client.post("/v2/models/iris/infer", json={"inputs": feature_tensors()}, headers={HEADER: "1"})
     problem(response, 400, "The JSON part of the body (its first 1 bytes, as Inference-Header-Content-Length says) "
                            "is not valid JSON")
 
 
-def test_gzip_and_deflate_bodies(client):
-    raw, length = triton.InferenceServerClient.generate_request_body(numpy_inputs())
+def test_gzip_and_deflate_bodies(client, numpy_inputs):
+    raw, length = triton.InferenceServerClient.generate_request_body(numpy_inputs(ROWS))
     for coding, packed in (("gzip", gzip.compress(raw)), ("deflate", zlib.compress(raw))):
         response = client.post("/v2/models/iris/infer", data=packed,
                                headers={HEADER: str(length), "Content-Encoding": coding})
@@ -369,7 +361,7 @@ def test_malformed_framing_is_a_400_naming_what_is_wrong(client, case, fragment)
 # --- Validation, as on /v1 ---------------------------------------------------------------------
 
 
-def test_missing_unknown_and_repeated_tensors_are_all_listed(client):
+def test_missing_unknown_and_repeated_tensors_are_all_listed(client, feature_tensors):
     tensors = feature_tensors()[:2] + [{"name": "colour", "datatype": "BYTES", "shape": [3], "data": ["a"] * 3},
                                        feature_tensors()[0]]
     body = problem(infer(client, {"inputs": tensors}), 400, "one tensor per feature", "petal_length")
@@ -387,7 +379,7 @@ def test_values_are_checked_by_the_model_schema_with_tensor_paths(client):
     assert all("must be one of" in e["message"] for e in answer["errors"])
 
 
-def test_datatype_shape_and_element_errors(client):
+def test_datatype_shape_and_element_errors(client, feature_tensors):
     wrong_type = feature_tensors()
     wrong_type[1] = {**wrong_type[1], "datatype": "BYTES", "data": ["1", "2", "3"]}
     problem(infer(client, {"inputs": wrong_type}), 400, "'sepal_width' has datatype BYTES", "send FP64")
@@ -441,7 +433,7 @@ def test_the_request_envelope_is_checked_whole(client):
     problem(client.post("/v2/models/iris/infer", data=b"a,b", content_type="text/csv"), 415, "application/json")
 
 
-def test_output_errors(client):
+def test_output_errors(client, feature_tensors):
     problem(infer(client, {"inputs": feature_tensors(), "outputs": [{"name": "labels"}]}), 400,
             "'labels' is not an output")
     problem(infer(client, {"inputs": feature_tensors(), "outputs": [{"name": "predict"}, {"name": "predict"}]}), 400,
@@ -451,14 +443,14 @@ def test_output_errors(client):
             400, "model 'linear' has no class probabilities")
 
 
-def test_limits_are_those_of_v1(repo):
+def test_limits_are_those_of_v1(repo, feature_tensors):
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "MAX_BATCH_SIZE": 2}).test_client()
     problem(infer(client, {"inputs": feature_tensors()}), 413, "3 rows", "limit is 2")
     empty = [{**t, "shape": [0], "data": []} for t in feature_tensors()]
     problem(infer(client, {"inputs": empty}), 400, "no rows")
 
 
-def test_v2_requests_are_batched_and_counted_with_their_protocol(client):
+def test_v2_requests_are_batched_and_counted_with_their_protocol(client, setosa, feature_tensors):
     def sample(name, **labels):
         return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -472,7 +464,7 @@ def test_v2_requests_are_batched_and_counted_with_their_protocol(client):
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 3]
     v1_requests = {**requests[1], "protocol": "v1"}
     before_v1 = sample(requests[0], **v1_requests)
-    client.post("/v1/models/iris/predict", json=SETOSA)
+    client.post("/v1/models/iris/predict", json=setosa)
     assert sample(requests[0], **v1_requests) - before_v1 == 1
 
 
@@ -493,7 +485,8 @@ def test_int64_rows_take_the_whole_int64_range_for_number_features(client, mixed
 
 
 def test_the_plain_envelope_check_never_accepts_what_the_schema_refuses():
-    """app/core/codecs/tensors.py's quick check and REQUEST_SCHEMA agree: every variation refused by one is by the other."""
+    """app/core/codecs/tensors.py's quick check and REQUEST_SCHEMA agree: every variation refused by one is
+    by the other."""
     import copy
 
     from jsonschema import Draft202012Validator
