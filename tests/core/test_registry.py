@@ -61,8 +61,8 @@ def test_skops_with_untrusted_types_is_refused_with_a_clear_log_line(tmp_path, c
         registry = load(tmp_path)
     entry = registry.get("risky")
     assert entry.status == "failed" and "SKOPS_TRUSTED_TYPES" in entry.error
-    assert "tests.test_registry.double" in caplog.text
-    trusted = load(tmp_path, trusted=["tests.test_registry.double"]).get("risky")
+    assert "tests.core.test_registry.double" in caplog.text
+    trusted = load(tmp_path, trusted=["tests.core.test_registry.double"]).get("risky")
     assert trusted.status == "loaded", trusted.error
     assert trusted.ready_runtime().predict({"x_0": [4.0]}, False)[0] == [pytest.approx(4.0)]
 

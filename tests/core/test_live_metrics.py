@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: A server process: builds the application, then answers one GET per line of stdin (the body as JSON).
 SERVER = """
 import json, os, sys

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = "prometheus"
 #: A server process: builds the application, answers one request, reports, and lives until stdin closes.
 SERVER = """

@@ -14,10 +14,8 @@ import pandas as pd
 import pytest
 
 from app import create_app
-
-from app.core.codecs import csvfile as csvreading
-
 from app.core import scoring
+from app.core.codecs import csvfile as csvreading
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput
 from app.core.schema import InputSchema
@@ -518,7 +516,7 @@ def test_reading_and_scoring_do_not_import_pandas():
         scored = score_csv(io.BytesIO(b"x\\n1.5\\n-2\\n"), runtime, False, limits, predict)
         assert b"".join(scored.blocks()) == b"x,prediction\\n1.5,3.0\\n-2,-4.0\\n"
     """)
-    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 

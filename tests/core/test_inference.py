@@ -17,8 +17,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from app import create_app
 from app.core.batching import BatchSettings
-from app.extensions import get_dataplane
-from app.extensions import get_registry
+from app.extensions import get_dataplane, get_registry
 
 
 def metric(name: str, **labels: str) -> float:
@@ -97,7 +96,8 @@ def test_a_model_json_batching_object_tunes_that_version(repo, estimators, write
     assert service.batcher(registry.get("iris")).settings == BatchSettings(True, 100, 1000)
 
 
-def test_per_model_settings_from_the_environment_win_over_model_json(repo, estimators, monkeypatch, write_version, iris_metadata):
+def test_per_model_settings_from_the_environment_win_over_model_json(repo, estimators, monkeypatch, write_version,
+                                                                     iris_metadata):
     write_version(repo, "tuned", 1, estimators["iris1"], {**iris_metadata(), "batching": {"max_rows": 32}})
     monkeypatch.setenv("MODELHOST_MODEL_REPOSITORY", str(repo))
     monkeypatch.setenv("MODELHOST_BATCHING_MODELS", '{"tuned": {"enabled": false}, "iris": {"max_wait_us": 50}}')
@@ -125,7 +125,8 @@ def test_bad_batching_configuration_stops_the_start_with_the_key_named(repo, mon
         create_app()
 
 
-def test_a_bad_batching_object_in_model_json_fails_only_that_version(repo, estimators, write_version, iris_metadata, setosa):
+def test_a_bad_batching_object_in_model_json_fails_only_that_version(repo, estimators, write_version, iris_metadata,
+                                                                     setosa):
     write_version(repo, "tuned", 1, estimators["iris1"], {**iris_metadata(), "batching": {"max_rows": -1}})
     client = create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo)}).test_client()
     ready = client.get("/health/ready").get_json()
@@ -210,7 +211,8 @@ def test_non_finite_regression_output_is_a_422_naming_the_instances(client):
 def test_non_finite_probabilities_are_a_422(client, setosa):
     plain = client.post("/v1/models/iris/predict", json=EXTREME)
     assert plain.status_code == 200  # a class label is still an answer
-    with_probabilities = client.post("/v1/models/iris/predict?probabilities=true", json={"instances": [setosa, EXTREME]})
+    with_probabilities = client.post("/v1/models/iris/predict?probabilities=true",
+                                     json={"instances": [setosa, EXTREME]})
     assert with_probabilities.status_code == 422
     assert [e["path"] for e in with_probabilities.get_json()["errors"]] == ["instances/1"]
 
