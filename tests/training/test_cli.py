@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-
-from app.training import demo
 from app.core.registry import ModelRegistry
 from app.core.watcher import load_all
-from tests.conftest_training import (cli, house_csv, model_repo, read_json, shop_csv, shop_frame,  # noqa: F401
-                                     write_csv)
+from app.training import demo
 
 
-def _data_files(tmp_path: Path) -> dict[str, Path]:
+@pytest.fixture
+def data_files(tmp_path: Path, shop_frame, write_csv) -> dict[str, Path]:
     """Bad and good CSV files by name; "nope" does not exist and "folder" is a directory."""
     shop = shop_frame()
     files = {
@@ -60,9 +58,9 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_ends_in_one_error_line_and_writes_nothing(case, cli, model_repo, tmp_path):
+def test_bad_input_ends_in_one_error_line_and_writes_nothing(case, cli, model_repo, data_files):
     data, args, phrase = BAD_INPUTS[case]
-    path = _data_files(tmp_path)[data]
+    path = data_files[data]
     (model_repo / "shop").mkdir(parents=True)
     result = cli("train", "shop", "--data", str(path), *args)
     assert result.exit_code != 0
@@ -122,7 +120,7 @@ def demo_repo(tmp_path_factory) -> Path:
     return root
 
 
-def test_train_demo_writes_the_three_models_with_their_names_and_labels(demo_repo):
+def test_train_demo_writes_the_three_models_with_their_names_and_labels(demo_repo, read_json):
     iris = read_json(demo_repo / "iris" / "1" / "model.json")
     assert [f["name"] for f in iris["features"]] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert iris["target"] == {"name": "species", "classes": ["setosa", "versicolor", "virginica"]}
@@ -169,7 +167,7 @@ def test_demo_models_give_the_documented_predictions(demo_repo):
     assert predicted == [pytest.approx(209.9008, abs=1e-3)]
 
 
-def test_train_demo_skips_existing_models_unless_forced(demo_repo, tmp_path, monkeypatch):
+def test_train_demo_skips_existing_models_unless_forced(demo_repo, tmp_path, monkeypatch, read_json):
     root = tmp_path / "models"
     shutil.copytree(demo_repo, root)
     app = create_app({"TESTING": True, "MODEL_REPOSITORY": str(root)})
@@ -190,4 +188,4 @@ def test_estimator_choices_are_the_estimators_training_knows():
     from app.training import train as training
     from app.training.cli import ESTIMATOR_NAMES
 
-    assert ESTIMATOR_NAMES == tuple(training.ESTIMATORS)
+    assert tuple(training.ESTIMATORS) == ESTIMATOR_NAMES

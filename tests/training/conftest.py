@@ -1,7 +1,7 @@
-"""Fixtures for the training and CLI tests: a fresh repository, small CSV files, a CLI invoker.
+"""Fixtures of the training and CLI tests: a fresh repository, small tables and CSV files, a CLI invoker.
 
-Imported by ``test_training.py`` and ``test_cli.py``; kept apart from ``conftest.py``, whose
-``app`` fixture serves a pre-filled repository.
+The ``app`` fixture of tests/conftest.py serves a pre-filled repository; these tests train into
+an empty one (``model_repo``). The table and file helpers below reach the tests as fixtures.
 """
 from __future__ import annotations
 
@@ -51,7 +51,32 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
 
 
 def read_json(path: Path) -> dict:
+    """A JSON file (model.json) as a dict."""
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(name="shop_frame", scope="session")
+def shop_frame_fixture() -> Callable[..., pd.DataFrame]:
+    """:func:`shop_frame`: the classification table, made anew at each call."""
+    return shop_frame
+
+
+@pytest.fixture(name="house_frame", scope="session")
+def house_frame_fixture() -> Callable[..., pd.DataFrame]:
+    """:func:`house_frame`: the regression table, made anew at each call."""
+    return house_frame
+
+
+@pytest.fixture(name="write_csv", scope="session")
+def write_csv_fixture() -> Callable[[Path, pd.DataFrame], Path]:
+    """:func:`write_csv`: save a table as a CSV file."""
+    return write_csv
+
+
+@pytest.fixture(name="read_json", scope="session")
+def read_json_fixture() -> Callable[[Path], dict]:
+    """:func:`read_json`: read a JSON file."""
+    return read_json
 
 
 @pytest.fixture
