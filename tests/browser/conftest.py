@@ -18,9 +18,7 @@ from sklearn.linear_model import LinearRegression
 from werkzeug.serving import make_server
 
 from app import create_app
-
 from app.training import demo
-
 from app.training import train as training
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -167,6 +165,12 @@ def frontend_origins() -> Iterator[tuple[str, str]]:
 
 #: The token of the application cors_base_url serves.
 CORS_TOKEN = "browser-cors-token"
+
+
+@pytest.fixture(scope="session")
+def cors_token() -> str:
+    """The API_TOKEN of the application cors_base_url serves."""
+    return CORS_TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import CORS_TOKEN
-
 PREDICT = "/v1/models/iris/predict"
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
@@ -24,29 +22,29 @@ def predict_from(browser, page: str, url: str, body: dict[str, Any], token: str 
         "predict(arguments[0], arguments[1], arguments[2]).then(done);", url, body, token)
 
 
-def test_an_allowed_origin_predicts_with_the_token(browser, frontend_origins, cors_base_url):
+def test_an_allowed_origin_predicts_with_the_token(browser, frontend_origins, cors_base_url, cors_token):
     allowed, _ = frontend_origins
-    result = predict_from(browser, allowed, cors_base_url + PREDICT, SETOSA, CORS_TOKEN)
+    result = predict_from(browser, allowed, cors_base_url + PREDICT, SETOSA, cors_token)
     assert result.get("status") == 200, result
     assert result["body"]["prediction"] == "setosa" and result["body"]["model"] == "iris"
     # An exposed header: without Access-Control-Expose-Headers the script would read null.
     assert result["requestId"]
 
 
-def test_an_allowed_origin_reads_the_error_answers(browser, frontend_origins, cors_base_url):
+def test_an_allowed_origin_reads_the_error_answers(browser, frontend_origins, cors_base_url, cors_token):
     allowed, _ = frontend_origins
     unauthorized = predict_from(browser, allowed, cors_base_url + PREDICT, SETOSA)
     assert unauthorized.get("status") == 401, unauthorized
     assert unauthorized["body"]["status"] == 401 and unauthorized["authenticate"].startswith("Bearer")
-    invalid = predict_from(browser, allowed, cors_base_url + PREDICT, {"sepal_length": "long"}, CORS_TOKEN)
+    invalid = predict_from(browser, allowed, cors_base_url + PREDICT, {"sepal_length": "long"}, cors_token)
     assert invalid.get("status") == 400, invalid
     assert {e["path"] for e in invalid["body"]["errors"]} >= {"sepal_length", "petal_width"}
     assert invalid["requestId"] == invalid["body"]["request_id"]
 
 
-def test_another_origin_is_blocked_by_the_browser(browser, frontend_origins, cors_base_url):
+def test_another_origin_is_blocked_by_the_browser(browser, frontend_origins, cors_base_url, cors_token):
     _, other = frontend_origins
-    result = predict_from(browser, other, cors_base_url + PREDICT, SETOSA, CORS_TOKEN)
+    result = predict_from(browser, other, cors_base_url + PREDICT, SETOSA, cors_token)
     # fetch() rejects with a TypeError ("Failed to fetch"): the script learns nothing of the answer.
     assert result.get("error") == "TypeError", result
     assert "status" not in result
