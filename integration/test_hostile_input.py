@@ -35,7 +35,8 @@ def tensors(datatype: str, values: list[float]) -> dict:
 
 
 JSON = {"Content-Type": "application/json"}
-FRAMED = b'{"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 4], "parameters": {"binary_data_size": 32.0}}]}'
+FRAMED = (b'{"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 4], '
+          b'"parameters": {"binary_data_size": 32.0}}]}')
 #: (path, body, headers, a fragment of the answer's detail)
 HOSTILE: list[tuple[str, bytes | str, dict[str, str], str]] = [
     *[("/v2/models/iris/infer", v2_deep(depth), JSON, "levels deep") for depth in (400, 600, 800, 1000)],

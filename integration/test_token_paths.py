@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import pytest
 from containers import IRIS, Container, needs_containers
 
 pytestmark = needs_containers

@@ -29,7 +29,8 @@ def test_defaults(instance):
 def test_instance_file_overrides_defaults_and_environment_overrides_both(instance, monkeypatch):
     (instance / "config.py").write_text("MAX_BATCH_SIZE = 50\nLOG_LEVEL = 'warning'\nMAX_CONTENT_LENGTH = 2048\n")
     app = create_app()
-    assert (app.config["MAX_BATCH_SIZE"], app.config["LOG_LEVEL"], app.config["MAX_CONTENT_LENGTH"]) == (50, "WARNING", 2048)
+    assert (app.config["MAX_BATCH_SIZE"], app.config["LOG_LEVEL"], app.config["MAX_CONTENT_LENGTH"]) == \
+        (50, "WARNING", 2048)
     monkeypatch.setenv("MODELHOST_MAX_BATCH_SIZE", "7")
     monkeypatch.setenv("MODELHOST_MODEL_REPOSITORY", "/srv/models")
     app = create_app()
