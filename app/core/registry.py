@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from app.core.errors import ModelNotFound, ModelNotReady
+from app.core.errors import SEE_MODELS, SEE_REPOSITORY, ModelNotFound, ModelNotReady
 from app.storage.repository import NAME_PATTERN, VERSION_PATTERN, Fingerprint, LoadError, Repository, without_server_paths
 from app.core.runtime import open_version
 from app.storage.serving import ServingConfig
@@ -83,7 +83,7 @@ class ModelRegistry:
             return self._models[name]
         except KeyError:
             shown = name if len(name) <= 64 else name[:64] + "..."
-            raise ModelNotFound(f"No model named '{shown}'. GET /v1/models lists the models served.") from None
+            raise ModelNotFound(f"No model named '{shown}'.", see=SEE_MODELS) from None
 
     def get(self, name: str, version: int | str | None = None) -> ModelVersion:
         """One version of a model (the default when ``version`` is None), or ModelNotFound."""
@@ -95,8 +95,8 @@ class ModelRegistry:
         entry = model.versions.get(number)  # type: ignore[arg-type]
         if entry is None:
             if (name, number) in self.loading:
-                raise ModelNotReady(f"Model '{name}' version {number} is loading; it answers within seconds. "
-                                    "GET /v1/repository shows its state.", headers={"Retry-After": "1"})
+                raise ModelNotReady(f"Model '{name}' version {number} is loading; it answers within seconds.",
+                                    see=SEE_REPOSITORY, retry_after=1)
             if len(text) > 20:
                 text = text[:20] + "..."
             known = ", ".join(str(v) for v in model.versions)

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from jsonschema import Draft202012Validator
 
-from app.core.errors import InvalidInput, PayloadTooLarge
+from app.core.errors import SEE_EXAMPLES, InvalidInput, PayloadTooLarge
 from app.core.features import FALSE_WORDS, INT64_MAX, TRUE_WORDS, TYPES, all_numeric, parse_text, type_name
 from app.core.violations import INT64_RANGE, Locate, Violations, json_type
 
@@ -175,8 +175,8 @@ class InputSchema:
         if not isinstance(body, dict):
             raise InvalidInput(
                 "The body must be a JSON object: one instance with features by name, or "
-                '{"instances": [...]} with objects or rows. See /apidocs/ for examples.',
-                errors=[{"path": "", "message": f"must be an object, got {json_type(body)}"}],
+                '{"instances": [...]} with objects or rows.',
+                errors=[{"path": "", "message": f"must be an object, got {json_type(body)}"}], see=SEE_EXAMPLES,
             )
         if not self._fast_check([body], rows=False):
             violations = Violations()

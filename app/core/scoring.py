@@ -32,7 +32,7 @@ from typing import IO, Any
 import numpy as np
 
 from app.core.codecs.csvfile import Chunk, CsvFile, CsvLimits, Unreadable, width_error
-from app.core.errors import InvalidInput
+from app.core.errors import InvalidInput, listed
 from app.core import features
 from app.core.features import FALSE_WORDS, TRUE_WORDS
 from app.core.runtime import Runtime
@@ -154,10 +154,9 @@ class _Report:
         self.errors.extend(errors[:MAX_REPORTED - len(self.errors)])
 
     def summary(self) -> str:
-        listed = "; ".join(f"{e['path']} {e['message']}".strip() for e in self.errors[:3])
-        more = f" (and {len(self.errors) - 3} more, see errors)" if len(self.errors) > 3 else ""
+        problems = listed([f"{e['path']} {e['message']}".strip() for e in self.errors], 3, "; ", see_errors=True)
         capped = f" (only the first {MAX_REPORTED} problems are listed)" if self.full else ""
-        return (f"{self.failed} line(s) of the file failed validation, so nothing was scored: {listed}{more}"
+        return (f"{self.failed} line(s) of the file failed validation, so nothing was scored: {problems}"
                 f"{capped}. Fix those lines and send the whole file again.")
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ModelNotReady
+from app.core.errors import SEE_READINESS, ModelNotReady
 from app.storage.repository import Fingerprint
 from app.core.runtime import Runtime
 from app.core.routing import Routing, route
@@ -55,10 +55,8 @@ class ModelVersion:
     def ready_runtime(self) -> Runtime:
         """The runtime, or ModelNotReady saying why this version cannot predict."""
         if self.runtime is None:
-            raise ModelNotReady(
-                f"Model '{self.name}' version {self.version} failed to load: {self.error}. "
-                "GET /health/ready shows every model's status."
-            )
+            raise ModelNotReady(f"Model '{self.name}' version {self.version} failed to load: {self.error}.",
+                                see=SEE_READINESS)
         return self.runtime
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from app.core.errors import InvalidInput
+from app.core.errors import InvalidInput, listed
 from app.core.features import INT64_MAX
 
 #: A protocol's name for a place in a request, given as its keys in ``{"instances": [...]}``.
@@ -145,13 +145,10 @@ def summary(errors: list[dict[str, str]]) -> str:
     for kind, label in (("missing", "Missing keys"), ("unknown", "Unknown keys")):
         names = sorted({e["path"].rsplit("/", 1)[-1] for e in errors if e.get("kind") == kind})
         if names:
-            more = f" and {len(names) - _NAMED_KEYS} more" if len(names) > _NAMED_KEYS else ""
-            parts.append(f"{label}: " + ", ".join(repr(n) for n in names[:_NAMED_KEYS]) + more)
+            parts.append(f"{label}: " + listed([repr(n) for n in names], _NAMED_KEYS))
     others = [e for e in errors if "kind" not in e]
-    for entry in others[:5]:
-        parts.append(f"{entry['path'] or 'body'} {entry['message']}")
-    if len(others) > 5:
-        parts.append(f"and {len(others) - 5} more (see errors)")
+    if others:
+        parts.append(listed([f"{e['path'] or 'body'} {e['message']}" for e in others], 5, "; ", see_errors=True))
     for entry in errors:
         entry.pop("kind", None)
         entry.pop("order", None)

@@ -16,7 +16,7 @@ import hmac
 
 from flask import current_app, request
 
-from app.core.errors import Forbidden, Unauthorized
+from app.http.problems import Forbidden, Unauthorized
 
 
 def bearer_token() -> str | None:

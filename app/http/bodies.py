@@ -17,7 +17,8 @@ from typing import IO, Any
 from flask import current_app, request
 from werkzeug.datastructures import MultiDict
 
-from app.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from app.core.errors import InvalidInput, PayloadTooLarge
+from app.http.problems import UnsupportedMediaType
 
 #: zlib's window bits for each content coding: gzip's header, or zlib's (what HTTP calls deflate).
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}

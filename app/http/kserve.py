@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from app.core.errors import UnsupportedMediaType
+from app.http.problems import UnsupportedMediaType
 from app.extensions import get_dataplane
 from app.http import state as requeststate
 from app.http.bodies import decoded_body, is_json

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from app.core.errors import InvalidInput, NotAcceptable, UnsupportedMediaType
+from app.core.errors import InvalidInput
+from app.http.problems import NotAcceptable, UnsupportedMediaType
 from app.core.features import parse_switch
 from app.extensions import get_dataplane, get_registry
 from app.http import files

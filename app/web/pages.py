@@ -19,6 +19,7 @@ from app.http import state as requeststate
 from app.core import scoring
 from app.http import files
 from app.http.auth import pages_need_token, token_matches
+from app.http.problems import describe
 from app.core import features
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
 from app.extensions import get_dataplane
@@ -42,7 +43,7 @@ def count_as_page() -> None:
 @bp.errorhandler(ModelNotReady)
 def model_error(exc: ModelhostError) -> tuple[str, int]:
     """A readable page for an unknown model or version, or one that failed to load."""
-    return render_template("ui/error.html", status=exc.status, detail=exc.detail), exc.status
+    return render_template("ui/error.html", status=exc.status, detail=describe(exc)), exc.status
 
 
 @bp.route("/models/<name>", methods=["GET", "POST"])
@@ -68,12 +69,12 @@ def predict_form(name: str, version: str | None = None) -> tuple[str, int]:
                                             form={n: [v] for n, v in values.items()}, max_batch=1)
     except InvalidInput as exc:
         if not exc.errors:  # input the model itself rejected: said above the form
-            return _page(entry, runtime, values=values, form_error=exc.detail, status=exc.status)
+            return _page(entry, runtime, values=values, form_error=describe(exc), status=exc.status)
         errors = {e["path"]: "is required: enter a value" if not values.get(e["path"], "x").strip()
                   else e["message"] for e in exc.errors}
         return _page(entry, runtime, values=values, errors=errors, status=400)
     except UnusableOutput as exc:
-        return _page(entry, runtime, values=values, form_error=exc.detail, status=exc.status)
+        return _page(entry, runtime, values=values, form_error=describe(exc), status=exc.status)
     predictions, probs = answer.predictions, answer.probabilities
     result = {"prediction": predictions[0], "probabilities": _bars(probs[0]) if probs else None}
     return _page(entry, runtime, values=values, result=result)
@@ -113,7 +114,7 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
         scored = get_dataplane().score_csv(entry, state, upload.stream, probabilities,
                                            escape_formulas=request.form.get("escape_formulas") == "on")
     except ModelhostError as exc:  # a file refused (400) or too big to read (413): said on the page
-        return _page(entry, runtime, status=exc.status, upload_error=exc.detail, upload_errors=exc.errors or [])
+        return _page(entry, runtime, status=exc.status, upload_error=describe(exc), upload_errors=exc.errors or [])
     stem = secure_filename(upload.filename).rsplit(".", 1)[0] or entry.name
     return files.download(scored, f"{stem}-scored.csv")
 

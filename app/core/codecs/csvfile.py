@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from app.core.errors import InvalidInput, PayloadTooLarge
+from app.core.errors import InvalidInput, PayloadTooLarge, listed
 
 #: Bytes of header line allowed per column of ``CSV_MAX_COLUMNS``.
 HEADER_BYTES_PER_COLUMN = 128
@@ -240,5 +240,5 @@ def _header_line(stream: IO[bytes], limits: CsvLimits, expected: list[str]) -> t
 
 
 def _needs(expected: list[str]) -> str:
-    names = ", ".join(expected[:10]) + (f" and {len(expected) - 10} more" if len(expected) > 10 else "")
+    names = listed(expected)
     return f"it reads {names}"

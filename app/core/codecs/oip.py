@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.core import features
-from app.core.errors import InvalidInput, PayloadTooLarge
+from app.core.errors import SEE_V2_INPUTS, SEE_V2_OUTPUTS, InvalidInput, PayloadTooLarge
 from app.core.runtime import Runtime
 from app.core.schema import Batch, InputSchema
 from app.core.codecs.jsonbody import decode_json, max_values
@@ -202,10 +202,10 @@ def _check_rows(rows: int, max_batch: int) -> None:
 
 
 def _wrong_datatype(tensor: Tensor, why: str, datatype: str) -> InvalidInput:
-    return InvalidInput(f"Input {tensor.name!r} has datatype {tensor.datatype}, but {why}: send {datatype} "
-                        "(GET /v2/models/<name> lists each input's datatype).",
+    return InvalidInput(f"Input {tensor.name!r} has datatype {tensor.datatype}, but {why}: send {datatype}.",
                         errors=[{"path": f"{tensor.path}/datatype", "message": f"must be {datatype}, not "
-                                                                               f"{tensor.datatype}"}])
+                                                                               f"{tensor.datatype}"}],
+                        see=SEE_V2_INPUTS)
 
 
 def _column(tensor: Tensor) -> np.ndarray | list[Any]:
@@ -265,8 +265,8 @@ def requested_outputs(request: dict[str, Any], runtime: Runtime, model: str) -> 
         else:
             chosen.append((name, bool((output.get("parameters") or {}).get("binary_data", binary))))
     if errors:
-        raise InvalidInput("; ".join(f"{e['path']} {e['message']}" for e in errors) +
-                           ". GET /v2/models/<name> lists the model's outputs.", errors=errors)
+        raise InvalidInput("; ".join(f"{e['path']} {e['message']}" for e in errors) + ".", errors=errors,
+                           see=SEE_V2_OUTPUTS)
     return chosen
 
 

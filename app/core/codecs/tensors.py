@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from jsonschema import Draft202012Validator, validators
 
-from app.core.errors import InvalidInput
+from app.core.errors import SEE_API_DOCS, InvalidInput
+from app.core.errors import listed as listed_text
 
 #: The fixed-size datatypes and their little-endian numpy types.
 FIXED = {"BOOL": np.dtype("?"), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
@@ -128,11 +129,9 @@ def check_request(request: Any) -> None:
     if not errors:
         return
     listed = [{"path": "/".join(map(str, e.absolute_path)), "message": _message(e)} for e in errors[:_MAX_LISTED]]
-    detail = "; ".join(f"{e['path'] or 'body'} {e['message']}" for e in listed[:5])
-    if len(listed) > 5:
-        detail += f"; and {len(listed) - 5} more (see errors)"
+    detail = listed_text([f"{e['path'] or 'body'} {e['message']}" for e in listed], 5, "; ", see_errors=True)
     raise InvalidInput(f"The inference request is not valid: {detail}. The Open Inference Protocol request is "
-                       '{"inputs": [{"name", "datatype", "shape", "data"}, ...]}; see /apidocs/.', errors=listed)
+                       '{"inputs": [{"name", "datatype", "shape", "data"}, ...]}.', errors=listed, see=SEE_API_DOCS)
 
 
 _TOP = frozenset(REQUEST_SCHEMA["properties"])
@@ -319,7 +318,7 @@ def _flatten(name: str, where: str, data: list[Any], dimensions: int) -> list[An
 def _listed(where: str, name: str, positions: Any, message: str, values: list[Any] | None = None) -> InvalidInput:
     """InvalidInput naming the elements at fault (at most _MAX_LISTED of them)."""
     positions = list(positions)
-    shown = ", ".join(map(str, positions[:10])) + (f" and {len(positions) - 10} more" if len(positions) > 10 else "")
+    shown = listed_text(positions)
     errors = [{"path": f"{where}/data/{p}", "message": message + ("" if values is None else
                                                                   f", got {type(values[p]).__name__}")}
               for p in positions[:_MAX_LISTED]]
