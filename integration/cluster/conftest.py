@@ -8,6 +8,7 @@ both). The numbers the tests measure are printed at the end of the run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -25,6 +26,7 @@ IMAGE = os.environ.get("IMAGE", "modelhost:latest")
 # MODELHOST_IMAGE when it is imported, so `make cluster-test IMAGE=...` must name it there too.
 os.environ["MODELHOST_IMAGE"] = IMAGE
 from containers import copy_image_models, docker  # noqa: E402
+
 BALANCER_IMAGE = os.environ.get("BALANCER_IMAGE", "modelhost-balancer:latest")
 REPLICAS = 3
 POLL_SECONDS = 2
@@ -138,11 +140,39 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             time.sleep(0.5)
         yield cluster
     finally:
-        try:
+        with contextlib.suppress(AssertionError):
             print(cluster.logs())
-        except AssertionError:
-            pass
         cluster.compose("down", "--remove-orphans", "-t", "20")
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    """The project's folder: the Makefile and deploy/ are there."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """The server's image under test (IMAGE)."""
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def balancer_image() -> str:
+    """The balancer's image under test (BALANCER_IMAGE)."""
+    return BALANCER_IMAGE
+
+
+@pytest.fixture(scope="session")
+def poll_seconds() -> int:
+    """How often the replicas poll the shared repository."""
+    return POLL_SECONDS
+
+
+@pytest.fixture(name="free_port", scope="session")
+def free_port_fixture():
+    """:func:`free_port`: a free TCP port on the loopback interface."""
+    return free_port
 
 
 @pytest.fixture

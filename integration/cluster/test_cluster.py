@@ -13,7 +13,6 @@ import subprocess
 import time
 
 import requests
-from conftest import BALANCER_IMAGE, IMAGE, POLL_SECONDS, ROOT, Cluster, free_port
 from containers import IRIS, Load, docker, make_readable
 
 CLIENTS = 8
@@ -38,7 +37,7 @@ def logs_of(name: str) -> str:
     return result.stdout + result.stderr
 
 
-def test_request_id_is_the_same_at_the_client_the_balancer_and_the_replica(cluster: Cluster) -> None:
+def test_request_id_is_the_same_at_the_client_the_balancer_and_the_replica(cluster) -> None:
     response = requests.post(cluster.url + "/v1/models/iris/predict", json={"instances": [IRIS]},
                              headers={"X-Request-ID": "cluster-id-1"}, timeout=10)
     assert response.status_code == 200 and response.headers["X-Request-ID"] == "cluster-id-1"
@@ -58,7 +57,7 @@ def test_request_id_is_the_same_at_the_client_the_balancer_and_the_replica(clust
     assert "replica=http://" in balancer_lines[0], balancer_lines[0]
 
 
-def test_docker_stop_of_a_replica_fails_no_request(cluster: Cluster, record: list[str]) -> None:
+def test_docker_stop_of_a_replica_fails_no_request(cluster, record: list[str]) -> None:
     replicas = cluster.replicas()
     stopped = replicas[0]
     try:
@@ -79,7 +78,7 @@ def test_docker_stop_of_a_replica_fails_no_request(cluster: Cluster, record: lis
     cluster.wait_for_rotation(set(replicas))
 
 
-def test_killed_replica_fails_only_its_requests_in_flight_and_comes_back(cluster: Cluster, record: list[str]) -> None:
+def test_killed_replica_fails_only_its_requests_in_flight_and_comes_back(cluster, record: list[str]) -> None:
     replicas = cluster.replicas()
     killed = replicas[1]
     try:
@@ -116,7 +115,7 @@ def test_killed_replica_fails_only_its_requests_in_flight_and_comes_back(cluster
     assert restarted_at > killed_at
 
 
-def serving(cluster: Cluster, replica: str) -> str:
+def serving(cluster, replica: str) -> str:
     """The default version of iris as the replica itself says (asked inside its container)."""
     return docker("exec", replica, "python3", "-c",
                   "import json, urllib.request; "
@@ -124,7 +123,7 @@ def serving(cluster: Cluster, replica: str) -> str:
                   ).stdout.strip()
 
 
-def test_a_new_version_in_the_shared_repository_reaches_every_replica(cluster: Cluster, record: list[str]) -> None:
+def test_a_new_version_in_the_shared_repository_reaches_every_replica(cluster, record: list[str], poll_seconds) -> None:
     versions = sorted(int(path.name) for path in (cluster.models / "iris").iterdir() if path.name.isdigit())
     new = str(versions[-1] + 1)
     replicas = cluster.replicas()
@@ -135,7 +134,7 @@ def test_a_new_version_in_the_shared_repository_reaches_every_replica(cluster: C
         copied_at = time.monotonic()
         shutil.copytree(cluster.models / "iris" / str(versions[-1]), cluster.models / "iris" / new)
         make_readable(cluster.models / "iris" / new)
-        bound = POLL_SECONDS + SETTLE_SECONDS + 8.0
+        bound = poll_seconds + SETTLE_SECONDS + 8.0
         while load.versions[new] == 0 or any(serving(cluster, replica) != new for replica in replicas):
             assert time.monotonic() - copied_at < bound, (
                 f"version {new} not served by every replica {bound:.0f} s after it was copied in: "
@@ -148,7 +147,7 @@ def test_a_new_version_in_the_shared_repository_reaches_every_replica(cluster: C
     # Once every replica serves it, no answer comes from the old version any more.
     assert old_last - copied_at < everywhere + 0.5, "the old version answered after the rollout finished"
     record.append(f"model rollout (new iris version copied into the shared repository): every replica "
-                  f"serves it {everywhere:.1f} s after the copy (poll {POLL_SECONDS} s + settle {SETTLE_SECONDS:.0f} s "
+                  f"serves it {everywhere:.1f} s after the copy (poll {poll_seconds} s + settle {SETTLE_SECONDS:.0f} s "
                   f"+ load); {load.sent} requests, 0 failed")
 
 
@@ -167,7 +166,7 @@ def readiness(replica: str) -> tuple[int, dict[str, str]]:
     return status, models
 
 
-def test_a_broken_model_copied_in_keeps_every_replica_in_rotation(cluster: Cluster, record: list[str]) -> None:
+def test_a_broken_model_copied_in_keeps_every_replica_in_rotation(cluster, record: list[str], poll_seconds) -> None:
     """A new model that cannot be read is failed on every replica; none leaves the rotation, nothing fails."""
     replicas = cluster.replicas()
     leak = cluster.models / "leak"
@@ -180,7 +179,7 @@ def test_a_broken_model_copied_in_keeps_every_replica_in_rotation(cluster: Clust
             (leak / "1" / "model.pkl").write_bytes(b"\x80\x04 not a model")
             make_readable(leak)
             (leak / "1" / "model.pkl").chmod(0o000)  # and unreadable by the replicas' user
-            bound = POLL_SECONDS + SETTLE_SECONDS + 8.0
+            bound = poll_seconds + SETTLE_SECONDS + 8.0
             while True:
                 states = {replica: readiness(replica) for replica in replicas}
                 if all(models.get("leak") == "failed" for _, models in states.values()):
@@ -201,7 +200,7 @@ def test_a_broken_model_copied_in_keeps_every_replica_in_rotation(cluster: Clust
         shutil.rmtree(leak, ignore_errors=True)
     assert load.failures == [], f"{len(load.failures)} of {load.sent} requests failed: {load.failures[:5]}"
     # Gone from the repository, gone from every replica (the suite's later replicas start without it).
-    deadline = time.monotonic() + POLL_SECONDS + SETTLE_SECONDS + 8.0
+    deadline = time.monotonic() + poll_seconds + SETTLE_SECONDS + 8.0
     while any("leak" in readiness(replica)[1] for replica in replicas):
         assert time.monotonic() < deadline, "leak still listed after it was removed"
         time.sleep(0.2)
@@ -209,7 +208,7 @@ def test_a_broken_model_copied_in_keeps_every_replica_in_rotation(cluster: Clust
                   f"the copy, all {len(replicas)} replicas stayed in rotation; {load.sent} requests, 0 failed")
 
 
-def test_rolling_image_update_fails_no_request(cluster: Cluster, record: list[str]) -> None:
+def test_rolling_image_update_fails_no_request(cluster, record: list[str]) -> None:
     # A new image: the same server with one more label, so its id differs from the running one.
     new_image = "modelhost:cluster-test-update"
     build = subprocess.run(
@@ -240,7 +239,7 @@ def test_rolling_image_update_fails_no_request(cluster: Cluster, record: list[st
                   f"three times): {load.sent} requests in {update_seconds:.0f} s, 0 failed")
 
 
-def test_with_no_replica_ready_the_balancer_answers_a_problem_document(cluster: Cluster) -> None:
+def test_with_no_replica_ready_the_balancer_answers_a_problem_document(cluster) -> None:
     replicas = cluster.replicas()
     for name in replicas:
         docker("stop", name, timeout=60)
@@ -264,13 +263,14 @@ def test_with_no_replica_ready_the_balancer_answers_a_problem_document(cluster: 
     assert answer.status_code == 200, answer.text
 
 
-def test_the_readme_steps_go_from_nothing_to_three_replicas(cluster: Cluster, tmp_path) -> None:
+def test_the_readme_steps_go_from_nothing_to_three_replicas(cluster, tmp_path, free_port, project_root, image,
+                                                            balancer_image) -> None:
     """make cluster-up / cluster-update / cluster-down as the README gives them, on a project of their own."""
     models = tmp_path / "models"
     port = str(free_port())
     project = f"{cluster.project}-readme"
-    make = ["make", "--no-print-directory", "-C", str(ROOT), f"CLUSTER={project}", f"CLUSTER_PORT={port}",
-            f"CLUSTER_MODELS={models}", f"IMAGE={IMAGE}", f"BALANCER_IMAGE={BALANCER_IMAGE}"]
+    make = ["make", "--no-print-directory", "-C", str(project_root), f"CLUSTER={project}", f"CLUSTER_PORT={port}",
+            f"CLUSTER_MODELS={models}", f"IMAGE={image}", f"BALANCER_IMAGE={balancer_image}"]
     tmp_path.chmod(0o755)
     try:
         up = subprocess.run([*make, "cluster-up", "REPLICAS=2"], capture_output=True, text=True, timeout=600)
