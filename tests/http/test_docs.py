@@ -68,7 +68,7 @@ def test_every_route_is_in_the_document_as_its_docstring_says(app, spec):
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         if rule.endpoint in docs.PER_MODEL:
             if "{label}" in path:
-                continue  # a path per label of a serving file (tests/test_serving.py)
+                continue  # a path per label of a serving file (tests/core/test_serving.py)
             # What a predict request holds depends on the model: each has the path of its own.
             for name in ("iris", "linear", "shop"):
                 assert path.replace("{name}", name) in documented, path
