@@ -2,7 +2,7 @@
 
 The last tests run the start script with a stand-in for mod_wsgi-express: it turns
 MODELHOST_CORS_ORIGINS into the pattern shared.conf matches Apache's own error documents
-against, with the same rules as app/config.py.
+against, with app/config.py's own rule.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 
 from app import create_app
 from tests.conftest import SETOSA
+from tests.test_start_script import copy_start, stand_in_python
 
 DASH = "https://dash.example.com"
 LOCAL = "http://localhost:3000"
@@ -238,16 +239,14 @@ def test_origins_come_from_the_environment_comma_separated(repo, tmp_path, monke
 
 @pytest.fixture(scope="module")
 def start_script() -> Iterator[Path]:
-    """A copy of the start script beside an (empty) application that any account can read."""
+    """A copy of the start script beside the application (app/launch checks the settings), where any account
+    can read it."""
     app_dir = Path(tempfile.mkdtemp(prefix="modelhost-cors-test-"))
     try:
         app_dir.chmod(0o755)
-        (app_dir / "docker").mkdir()
-        shutil.copy(ROOT / "docker" / "modelhost-start", app_dir / "docker" / "modelhost-start")
-        shutil.copy(ROOT / "docker" / "cors-origins.sh", app_dir / "docker" / "cors-origins.sh")
-        (app_dir / "app").mkdir()
+        script = copy_start(app_dir)
         (app_dir / "flask.wsgi").write_text("")
-        yield app_dir / "docker" / "modelhost-start"
+        yield script
     finally:
         shutil.rmtree(app_dir)
 
@@ -256,6 +255,7 @@ def run_start_script(script: Path, tmp_path: Path, origins: str | None) -> subpr
     """The start script with a stand-in mod_wsgi-express whose apachectl prints the pattern it was given."""
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
+    stand_in_python(bin_dir)
     express = bin_dir / "mod_wsgi-express"
     express.write_text('#!/usr/bin/env bash\nwhile [ "$1" != --server-root ]; do shift; done\n'
                        "echo 'echo \"pattern=[$MODELHOST_CORS_ORIGIN_PATTERN]\"' > \"$2/apachectl\"\n")

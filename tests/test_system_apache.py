@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from app.launch.settings import WHOLE_NUMBERS
+
 ROOT = Path(__file__).resolve().parent.parent
 APACHE_DIR = ROOT / "docker" / "apache"
 SHARED = APACHE_DIR / "shared.conf"
@@ -70,18 +72,16 @@ def test_the_example_defines_every_variable_the_shared_file_reads_and_the_start_
     assert used == {"MODELHOST_APACHE_DIR", "MODELHOST_MAX_CONTENT_LENGTH", "MODELHOST_CORS_ORIGIN_PATTERN"}
     defined = set(re.findall(r"^Define (\w+) ", EXAMPLE.read_text(), re.MULTILINE))
     assert used <= defined, used - defined
-    start = (ROOT / "docker" / "modelhost-start").read_text()
-    exports = " ".join(re.findall(r"^export ((?:.*\\\n)*.*)", start, re.MULTILINE))
+    start = "\n".join(path.read_text() for path in sorted((ROOT / "app" / "launch").glob("*.py")))
     for name in used:
-        assert name in exports, f"{name} is not exported by docker/modelhost-start"
+        assert f'"{name}"' in start, f"{name} is not set for Apache by the start (app/launch)"
 
 
 def test_the_daemon_processes_have_the_containers_defaults():
-    """The start script's defaults (docker/modelhost-start) in daemon mode, written out."""
+    """The start's defaults (app/launch/settings.py) in daemon mode, written out."""
     [daemon] = [line for line in directives(EXAMPLE) if line.startswith("WSGIDaemonProcess ")]
     options = dict(option.split("=", 1) for option in daemon.split()[2:])
-    start = (ROOT / "docker" / "modelhost-start").read_text()
-    defaults = dict(re.findall(r"^int (\w+) (\d+) ", start, re.MULTILINE))
+    defaults = {name: str(default) for name, (default, _, _) in WHOLE_NUMBERS.items()}
     for option, name in [("processes", "PROCESSES"), ("threads", "THREADS"), ("request-timeout", "REQUEST_TIMEOUT"),
                          ("queue-timeout", "QUEUE_TIMEOUT"), ("socket-timeout", "SOCKET_TIMEOUT"),
                          ("startup-timeout", "STARTUP_TIMEOUT"), ("graceful-timeout", "GRACEFUL_TIMEOUT"),

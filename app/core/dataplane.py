@@ -22,7 +22,8 @@ from app.core.batching import Batcher, BatchSettings, parse_settings
 from app.core.codecs import kserve, oip, tensors, v1
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput, UnusableOutput
-from app.core.registry import ModelRegistry, ModelVersion
+from app.core.registry import ModelRegistry
+from app.core.versions import ModelVersion
 from app.core.requeststate import RequestState
 from app.core.runtime import Runtime
 from app.core.schema import Batch

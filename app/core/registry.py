@@ -24,13 +24,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.core.errors import SEE_MODELS, SEE_REPOSITORY, ModelNotFound, ModelNotReady
-from app.storage.repository import NAME_PATTERN, VERSION_PATTERN, Fingerprint, LoadError, Repository, without_server_paths
+from app.storage.repository import VERSION_PATTERN, Fingerprint, LoadError, Repository, without_server_paths
 from app.core.runtime import open_version
 from app.storage.serving import ServingConfig
 from app.core.telemetry import LOAD_SECONDS, LOADED, LOADS
 from app.core.versions import Model, ModelVersion, Unloaded
-
-__all__ = ["NAME_PATTERN", "VERSION_PATTERN", "Model", "ModelRegistry", "ModelVersion"]
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,6 @@ from app.core.schema import Batch, InputSchema
 log = logging.getLogger(__name__)
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks so large artifacts do not fill memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _public_failure(exc: BaseException, context: str) -> str:
     """``Type: message`` of a library's exception as answers show it, without the server's paths.
 

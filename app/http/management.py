@@ -12,7 +12,8 @@ from flask import Blueprint, jsonify
 
 from app.http.auth import require_admin
 from app.extensions import get_registry
-from app.core.registry import Model, ModelRegistry
+from app.core.registry import ModelRegistry
+from app.core.versions import Model
 from app.extensions import get_watcher
 from app.core.watcher import Watcher
 

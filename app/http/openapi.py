@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.codecs import oip
-from app.core.registry import Model, ModelRegistry, ModelVersion
+from app.core.registry import ModelRegistry
+from app.core.versions import Model, ModelVersion
 from app.core.runtime import Runtime
 from app.core.schema import feature_schema
 from app.core.codecs.tensors import NARROW_FLOAT_MAX

@@ -16,14 +16,11 @@ import logging
 import os
 import re
 import stat
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from jsonschema import Draft202012Validator
-
-from app.core import features
+from app.storage.metadata import metadata_problems
 from app.storage.serving import MAX_SERVING_BYTES, SERVING_FILE
 
 log = logging.getLogger(__name__)
@@ -39,54 +36,6 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 #: waiting on a FIFO put where a file should be, and not inherited by processes the server starts.
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
-_STRING_OR_NULL = {"type": ["string", "null"]}
-#: What modelhost reads from model.json; other keys are kept and shown as they are.
-METADATA_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["task", "features"],
-    "properties": {
-        "name": {"type": "string"},
-        "version": {"type": ["integer", "string", "null"]},
-        "task": {"enum": ["classification", "regression"]},
-        "framework": _STRING_OR_NULL,
-        "framework_version": _STRING_OR_NULL,
-        "estimator": _STRING_OR_NULL,
-        "artifact": _STRING_OR_NULL,
-        "sha256": _STRING_OR_NULL,
-        "created_at": _STRING_OR_NULL,
-        "features": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "type": {"enum": list(features.NAMES)},
-                    "enum": {"type": ["array", "null"],
-                             "items": {"type": ["string", "number", "boolean"]}},
-                    "minimum": _NUMBER_OR_NULL,
-                    "maximum": _NUMBER_OR_NULL,
-                    "description": _STRING_OR_NULL,
-                },
-            },
-        },
-        "target": {"type": "object", "properties": {"name": {"type": ["string", "null"]},
-                                                   "classes": {"type": "array"}}},
-        "metrics": {"type": "object", "additionalProperties": _NUMBER_OR_NULL},
-        "plots": {"type": "object", "additionalProperties": {"type": "string"}},
-        "feature_importance": {"type": "array", "items": {
-            "type": "object", "properties": {"feature": {"type": "string"}, "importance": {"type": "number"}}}},
-        "feature_importance_method": _STRING_OR_NULL,
-        "training_data": {"type": "object"},
-        "params": {"type": "object"},
-        "batching": {"type": "object"},
-    },
-}
-_METADATA_VALIDATOR = Draft202012Validator(METADATA_SCHEMA)
-
 
 class LoadError(Exception):
     """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
@@ -349,22 +298,9 @@ class Repository:
             data = json.loads(data.decode("utf-8"))
         except ValueError as exc:  # UnicodeDecodeError included
             raise LoadError(f"{where} is not valid JSON ({type(exc).__name__}: {exc}); fix or delete it") from None
-        check_metadata(data, where)
+        problems = metadata_problems(data)
+        if problems:
+            raise LoadError(f"{where} does not have the shape modelhost reads: " + "; ".join(problems) +
+                            ". Fix the file (flask train writes a valid one) or delete it to infer the metadata "
+                            "from the estimator")
         return data
-
-
-def check_metadata(data: Any, where: str) -> None:
-    """LoadError naming every problem when ``model.json`` does not have the shape modelhost reads."""
-    problems = []
-    for error in sorted(_METADATA_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        location = "/".join(str(p) for p in error.absolute_path) or "the top level"
-        problems.append(f"{location}: {error.message}")
-        if len(problems) == 10:
-            break
-    if not problems:
-        counts = Counter(f["name"] for f in data["features"])
-        problems = [f"features: '{n}' is listed more than once" for n in sorted(n for n, c in counts.items() if c > 1)]
-    if problems:
-        raise LoadError(f"{where} does not have the shape modelhost reads: " + "; ".join(problems) +
-                        ". Fix the file (flask train writes a valid one) or delete it to infer the metadata "
-                        "from the estimator")

@@ -15,7 +15,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.extensions import get_registry
-from app.core.registry import NAME_PATTERN
+from app.storage.publish import next_version
+from app.storage.repository import NAME_PATTERN
 
 if TYPE_CHECKING:
     from app.training import train as training
@@ -106,7 +107,7 @@ def train_demo_command(force: bool) -> None:
 
     repository = _repository()
     for name in demo.DEMOS:
-        latest = training.next_version(repository / name) - 1
+        latest = next_version(repository / name) - 1
         if latest and not force:
             click.echo(f"Skipping {name}: version {latest} exists (--force adds a new version)")
             continue

@@ -33,16 +33,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.training import plots
-from app.core.registry import NAME_PATTERN, VERSION_PATTERN
-from app.core.runtime import METADATA_FILE, sha256_of
+from app.storage.publish import TRAINED_ARTIFACT, PublishError, remove_stale_staging, sha256_of, write_version
+from app.storage.repository import NAME_PATTERN
 
-ARTIFACT = "model.joblib"
 MIN_ROWS = 10
-#: Prefix of the hidden directory a version is built in before it is renamed into place.
-STAGING_PREFIX = ".training-"
-#: A staging directory nothing was written to for this long was left by a training that died
-#: (kill -9, power loss): no write of a version pauses that long, so training removes it.
-STALE_STAGING_SECONDS = 3600
 #: Request keys that cannot double as feature names: "id" is echoed, "instances" marks a batch.
 RESERVED_NAMES = ("id", "instances")
 Progress = Callable[[str], None]
@@ -233,7 +227,7 @@ def train(repository: str | Path, name: str, frame: pd.DataFrame, options: Train
                                                  np.asarray(y_test), options.seed)
     metadata = {
         "name": name, "version": None, "task": task, "framework": "scikit-learn",
-        "framework_version": sklearn.__version__, "estimator": model_class, "artifact": ARTIFACT,
+        "framework_version": sklearn.__version__, "estimator": model_class, "artifact": TRAINED_ARTIFACT,
         "sha256": None, "features": features, "target": _target_info(y, task, pipeline),
         "metrics": scores, "feature_importance": importance, "feature_importance_method": method,
         "plots": {}, "params": _params(pipeline.named_steps["model"]),
@@ -245,11 +239,14 @@ def train(repository: str | Path, name: str, frame: pd.DataFrame, options: Train
 
     def build(staging: Path) -> None:
         progress("Writing the artifact and plots ...")
-        joblib.dump(pipeline, staging / ARTIFACT)
-        metadata["sha256"] = sha256_of(staging / ARTIFACT)
+        joblib.dump(pipeline, staging / TRAINED_ARTIFACT)
+        metadata["sha256"] = sha256_of(staging / TRAINED_ARTIFACT)
         metadata["plots"] = plots.render(staging, task, y_test, predicted, metadata, progress)
 
-    version, path = write_version(Path(repository) / name, build, metadata)
+    try:
+        version, path = write_version(Path(repository) / name, build, metadata)
+    except PublishError as exc:
+        raise TrainingError(str(exc)) from None
     progress(f"Wrote {name} version {version} to {path}")
     return TrainingResult(name, version, path, metadata)
 
@@ -268,94 +265,6 @@ def evaluate(task: str, y_true: Any, y_pred: Any, pipeline: Pipeline) -> dict[st
                   "rmse": skm.root_mean_squared_error(y_true, y_pred)}
     # R² of a constant test target is NaN, which JSON cannot hold.
     return {k: round(float(v), 6) if math.isfinite(v) else None for k, v in scores.items()}
-
-
-def next_version(model_dir: Path) -> int:
-    """One more than the highest version number in use (1 for a new model)."""
-    taken = [int(p.name) for p in model_dir.iterdir() if VERSION_PATTERN.fullmatch(p.name)] \
-        if model_dir.is_dir() else []
-    return max(taken, default=0) + 1
-
-
-def remove_stale_staging(repository: Path, progress: Progress) -> None:
-    """Remove the staging directories trainings that died left in the repository, saying so."""
-    if not repository.is_dir():
-        return
-    now = time.time()
-    for staging in sorted(repository.glob(f"*/{STAGING_PREFIX}*")):
-        try:
-            idle = now - _last_write(staging)
-        except OSError:
-            continue  # gone meanwhile: its training finished or another one removed it
-        if idle < STALE_STAGING_SECONDS:
-            continue  # a training may still be writing there
-        try:
-            shutil.rmtree(staging)
-        except OSError as exc:
-            progress(f"Warning: could not remove {staging}, left by a stopped training: {_one_line(exc)}")
-            continue
-        progress(f"Removed {staging}, left by a training that stopped {idle / 3600:.1f} hours ago")
-
-
-def _last_write(directory: Path) -> float:
-    """The newest modification time of a directory and everything in it."""
-    return max([directory.lstat().st_mtime] + [p.lstat().st_mtime for p in directory.rglob("*")])
-
-
-def _fsync(path: Path) -> None:
-    """Have the disk hold a file's data, or a directory's list of entries, before going on."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_version(model_dir: Path, build: Callable[[Path], None],
-                  metadata: dict[str, Any]) -> tuple[int, Path]:
-    """Build a version in a hidden staging directory, then rename it to the next free number.
-
-    The registry ignores names starting with "." and a rename is atomic, so readers never see
-    a half-written version; when two trainings race for a number, the loser takes the next one.
-    Every file and the directory are synced to disk before the rename, and the model directory
-    after it, so a power loss leaves the old state or the whole version, never an empty one.
-    """
-    try:
-        created = [d for d in (model_dir, *model_dir.parents) if not d.exists()]
-        model_dir.mkdir(parents=True, exist_ok=True)
-        for directory in created:  # a new model's directory must survive a power loss too
-            _fsync(directory.parent)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
-    except OSError as exc:
-        raise TrainingError(f"Cannot write to {model_dir}: {_one_line(exc)}; check MODEL_REPOSITORY") from None
-    try:
-        # mkdtemp makes the directory private; the server may run as another user and must read it.
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)
-        build(staging)
-        for path in sorted(staging.rglob("*")):
-            _fsync(path)
-        for _ in range(100):
-            version = next_version(model_dir)
-            metadata["version"] = version
-            text = json.dumps(metadata, indent=2, allow_nan=False, ensure_ascii=False)
-            (staging / METADATA_FILE).write_text(text + "\n", encoding="utf-8")
-            _fsync(staging / METADATA_FILE)
-            _fsync(staging)
-            try:
-                os.rename(staging, model_dir / str(version))
-            except OSError:
-                if (model_dir / str(version)).exists():
-                    continue  # another training took this number first
-                raise
-            _fsync(model_dir)
-            return version, model_dir / str(version)
-        raise TrainingError(f"No free version number in {model_dir}; remove stale directories there")
-    except OSError as exc:
-        raise TrainingError(f"Cannot write the model to {model_dir}: {_one_line(exc)}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _select(frame: pd.DataFrame, options: TrainingOptions,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.registry import Model, ModelVersion
+from app.core.versions import Model, ModelVersion
 
 #: What each hold-out metric means, for readers who do not know the abbreviations.
 METRICS = {

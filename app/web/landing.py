@@ -7,7 +7,7 @@ import shlex
 from flask import Blueprint, render_template, request
 
 from app.extensions import get_registry
-from app.core.registry import Model
+from app.core.versions import Model
 
 bp = Blueprint("web", __name__)
 

@@ -24,7 +24,7 @@ from app.core import features
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
 from app.extensions import get_dataplane
 from app.extensions import get_registry
-from app.core.registry import ModelVersion
+from app.core.versions import ModelVersion
 from app.core.runtime import Runtime
 from app.core.schema import InputSchema, example_value
 

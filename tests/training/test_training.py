@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from app.core.registry import ModelRegistry
-from app.core.runtime import sha256_of
+from app.storage.publish import PublishError, sha256_of, write_version
 from app.core.watcher import load_all
 from app.training import train as training
 
@@ -180,7 +180,7 @@ def test_a_version_taken_while_building_makes_the_trainer_use_the_next_number(tm
         (model_dir / "1" / "model.joblib").write_text("theirs")
 
     metadata: dict = {"name": "race"}
-    version, path = training.write_version(model_dir, build, metadata)
+    version, path = write_version(model_dir, build, metadata)
     assert (version, path.name, metadata["version"]) == (2, "2", 2)
     assert (model_dir / "1" / "model.joblib").read_text() == "theirs"
     assert read_json(path / "model.json")["version"] == 2
@@ -194,8 +194,8 @@ def test_a_failure_while_writing_leaves_no_directory_behind(tmp_path):
         (staging / "model.joblib").write_text("half")
         raise OSError("No space left on device")
 
-    with pytest.raises(training.TrainingError, match="No space left"):
-        training.write_version(model_dir, build, {})
+    with pytest.raises(PublishError, match="No space left"):
+        write_version(model_dir, build, {})
     assert list(model_dir.iterdir()) == []
 
 
