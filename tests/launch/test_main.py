@@ -44,7 +44,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
     monkeypatch.setattr(launch.os, "execvpe", execvpe)
     # Started as root, whether Apache's account can read the checkout depends on where it is
-    # (tests/test_start_script.py copies it where it can).
+    # (tests/launch/test_start_script.py copies it where it can).
     monkeypatch.setattr(launch.folders, "check_readable", lambda account, paths: None)
     yield bin_dir
     for name in ("SIGPIPE", "SIGXFSZ"):  # as Python keeps them for itself

@@ -20,11 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from . import test_start_script
-from .test_start_script import copy_start, stand_in_python
-
-#: The fixture of the start-script tests: a copy of the start script beside the application.
-script = test_start_script.script
 IS_ROOT = os.geteuid() == 0
 #: The account Apache's processes run as: www-data when the script runs as root, else the tester.
 APACHE_USER = "www-data" if IS_ROOT else pwd.getpwuid(os.geteuid()).pw_name
@@ -89,7 +84,7 @@ def work() -> Iterator[Path]:
 
 
 @pytest.fixture
-def env(work: Path) -> dict[str, str]:
+def env(work: Path, stand_in_python) -> dict[str, str]:
     """The environment of a start with the stand-in mod_wsgi-express, and no other MODELHOST_* setting."""
     bin_dir = work / "venv" / "bin"
     bin_dir.mkdir(parents=True)
@@ -225,7 +220,7 @@ def test_an_account_that_is_not_one_of_this_system_is_refused(script, env, work,
     assert not (work / "server-root").exists(), "refused before the server root was made"
 
 
-def test_an_application_folder_whose_path_the_shell_would_split_is_refused(env, work):
+def test_an_application_folder_whose_path_the_shell_would_split_is_refused(env, work, copy_start):
     app_dir = work / "model server"
     result = start(copy_start(app_dir), env)
     assert result.returncode == 2

@@ -10,61 +10,20 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import shlex
 import shutil
 import stat
 import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "docker" / "modelhost-start"
 IS_ROOT = os.geteuid() == 0
 #: Apache's children run as www-data when the script runs as root: they need to enter the root.
 EXPECTED_MODE = 0o755 if IS_ROOT else 0o700
 
 
-def copy_start(app_dir: Path) -> Path:
-    """The start script and the application it starts (app/launch checks the settings) in ``app_dir``;
-    the script's path. Its .venv is this test run's virtualenv: the Python the script runs app/launch with
-    when MODELHOST_VENV names none."""
-    (app_dir / "docker").mkdir(parents=True)
-    shutil.copy(SCRIPT, app_dir / "docker" / "modelhost-start")
-    shutil.copytree(ROOT / "app", app_dir / "app", ignore=shutil.ignore_patterns("__pycache__"))
-    (app_dir / ".venv").symlink_to(sys.prefix)
-    return app_dir / "docker" / "modelhost-start"
-
-
-def stand_in_python(bin_dir: Path) -> None:
-    """A virtualenv's python in ``bin_dir`` that is this test run's."""
-    python = bin_dir / "python"
-    python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
-    python.chmod(0o755)
-
-
-@pytest.fixture(scope="module")
-def script() -> Iterator[Path]:
-    """A copy of the start script beside an application that MODELHOST_USER can read.
-
-    Run as root, the script checks that Apache's account can read the application, which a
-    checkout under /root would fail; the copy lives where any account can read it.
-    """
-    app_dir = Path(tempfile.mkdtemp(prefix="modelhost-start-test-"))
-    try:
-        app_dir.chmod(0o755)
-        start_script = copy_start(app_dir)
-        (app_dir / "flask.wsgi").write_text("")
-        yield start_script
-    finally:
-        shutil.rmtree(app_dir)
-
-
 @pytest.fixture
-def stand_in(tmp_path: Path) -> dict[str, str]:
+def stand_in(tmp_path: Path, stand_in_python) -> dict[str, str]:
     """Environment variables of a stand-in mod_wsgi-express and mod_modelhost.
 
     The stand-in writes an ``apachectl`` into the server root that only reports where it ran.
