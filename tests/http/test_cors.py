@@ -1,29 +1,20 @@
 """CORS for browser front-ends of other origins: which paths, origins, methods and headers, and the config.
 
-The last tests run the start script with a stand-in for mod_wsgi-express: it turns
-MODELHOST_CORS_ORIGINS into the pattern shared.conf matches Apache's own error documents
-against, with app/config.py's own rule.
+The start script turns MODELHOST_CORS_ORIGINS into the pattern Apache matches its own error documents
+against: tests/launch/test_cors_start.py.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app import create_app
-from tests.conftest import SETOSA
-from tests.test_start_script import copy_start, stand_in_python
 
 DASH = "https://dash.example.com"
 LOCAL = "http://localhost:3000"
 PREDICT = "/v1/models/iris/predict"
-ROOT = Path(__file__).resolve().parent.parent
 EXPOSED = {"x-request-id", "inference-header-content-length", "www-authenticate", "retry-after", "content-encoding"}
 REQUESTABLE = ["Content-Type", "X-Request-ID", "Inference-Header-Content-Length", "Content-Encoding"]
 
@@ -49,11 +40,11 @@ def cors_headers(response) -> dict[str, str]:
 
 # --- Off by default -------------------------------------------------------------------------
 
-def test_no_cors_headers_when_no_origin_is_configured(client):
+def test_no_cors_headers_when_no_origin_is_configured(client, setosa):
     assert client.application.config["CORS_ORIGINS"] == []
     answer = preflight(client)
     assert answer.status_code == 200 and cors_headers(answer) == {}
-    response = client.post(PREDICT, json=SETOSA, headers={"Origin": DASH})
+    response = client.post(PREDICT, json=setosa, headers={"Origin": DASH})
     assert response.status_code == 200 and cors_headers(response) == {}
     assert "origin" not in listed(response.headers.get("Vary"))
 
@@ -61,8 +52,8 @@ def test_no_cors_headers_when_no_origin_is_configured(client):
 # --- Origins --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("origin", [DASH, LOCAL, "HTTPS://Dash.Example.com"])
-def test_an_allowed_origin_may_read_the_answer(repo, origin):
-    response = cors_app(repo).test_client().post(PREDICT, json=SETOSA, headers={"Origin": origin})
+def test_an_allowed_origin_may_read_the_answer(repo, origin, setosa):
+    response = cors_app(repo).test_client().post(PREDICT, json=setosa, headers={"Origin": origin})
     assert response.status_code == 200 and response.get_json()["prediction"] == "setosa"
     assert response.headers["Access-Control-Allow-Origin"] == origin
     assert listed(response.headers["Access-Control-Expose-Headers"]) == EXPOSED
@@ -72,9 +63,9 @@ def test_an_allowed_origin_may_read_the_answer(repo, origin):
 
 @pytest.mark.parametrize("origin", ["https://evil.example.com", "http://dash.example.com", "https://dash.example.com:8443",
                                     "https://dashxexample.com", "https://dash.example.com.evil.com", "null"])
-def test_another_origin_gets_no_cors_headers(repo, origin):
+def test_another_origin_gets_no_cors_headers(repo, origin, setosa):
     client = cors_app(repo).test_client()
-    response = client.post(PREDICT, json=SETOSA, headers={"Origin": origin})
+    response = client.post(PREDICT, json=setosa, headers={"Origin": origin})
     assert response.status_code == 200 and cors_headers(response) == {}
     # The answer depends on the Origin all the same: caches must not hand it to an allowed one.
     assert "origin" in listed(response.headers["Vary"])
@@ -134,16 +125,16 @@ def test_a_preflight_for_another_method_or_header_is_not_granted(repo):
     assert "x-secret" not in listed(preflight(client, headers="x-secret").headers.get("Access-Control-Allow-Headers"))
 
 
-def test_the_token_is_still_required_on_the_request_itself(repo):
+def test_the_token_is_still_required_on_the_request_itself(repo, setosa):
     client = cors_app(repo, API_TOKEN="s3cret").test_client()
-    assert client.post(PREDICT, json=SETOSA, headers={"Origin": DASH}).status_code == 401
-    response = client.post(PREDICT, json=SETOSA, headers={"Origin": DASH, "Authorization": "Bearer s3cret"})
+    assert client.post(PREDICT, json=setosa, headers={"Origin": DASH}).status_code == 401
+    response = client.post(PREDICT, json=setosa, headers={"Origin": DASH, "Authorization": "Bearer s3cret"})
     assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == DASH
 
 
 # --- Errors are readable --------------------------------------------------------------------
 
-def test_error_answers_carry_the_cors_headers(repo):
+def test_error_answers_carry_the_cors_headers(repo, setosa):
     app = cors_app(repo, API_TOKEN="s3cret", MAX_CONTENT_LENGTH=1024)
 
     def fail() -> None:
@@ -153,7 +144,7 @@ def test_error_answers_carry_the_cors_headers(repo):
     client = app.test_client()
     auth = {"Origin": DASH, "Authorization": "Bearer s3cret"}
     answers = {
-        401: client.post(PREDICT, json=SETOSA, headers={"Origin": DASH}),
+        401: client.post(PREDICT, json=setosa, headers={"Origin": DASH}),
         400: client.post(PREDICT, data="{not json", content_type="application/json", headers=auth),
         404: client.get("/v1/models/nope", headers=auth),
         405: client.get(PREDICT, headers=auth),
@@ -233,89 +224,3 @@ def test_origins_come_from_the_environment_comma_separated(repo, tmp_path, monke
     assert app.config["CORS_ORIGINS"] == [DASH, LOCAL]
     assert app.test_client().get("/v1/models", headers={"Origin": LOCAL}).headers[
         "Access-Control-Allow-Origin"] == LOCAL
-
-
-# --- The start script: the pattern Apache matches its own error documents with ---------------
-
-@pytest.fixture(scope="module")
-def start_script() -> Iterator[Path]:
-    """A copy of the start script beside the application (app/launch checks the settings), where any account
-    can read it."""
-    app_dir = Path(tempfile.mkdtemp(prefix="modelhost-cors-test-"))
-    try:
-        app_dir.chmod(0o755)
-        script = copy_start(app_dir)
-        (app_dir / "flask.wsgi").write_text("")
-        yield script
-    finally:
-        shutil.rmtree(app_dir)
-
-
-def run_start_script(script: Path, tmp_path: Path, origins: str | None) -> subprocess.CompletedProcess:
-    """The start script with a stand-in mod_wsgi-express whose apachectl prints the pattern it was given."""
-    bin_dir = tmp_path / "venv" / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    stand_in_python(bin_dir)
-    express = bin_dir / "mod_wsgi-express"
-    express.write_text('#!/usr/bin/env bash\nwhile [ "$1" != --server-root ]; do shift; done\n'
-                       "echo 'echo \"pattern=[$MODELHOST_CORS_ORIGIN_PATTERN]\"' > \"$2/apachectl\"\n")
-    express.chmod(0o755)
-    module = tmp_path / "mod_modelhost.so"
-    module.write_bytes(b"")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("MODELHOST_") and k not in ("PROMETHEUS_MULTIPROC_DIR", "TMPDIR")}
-    env.update({"MODELHOST_VENV": str(tmp_path / "venv"), "MODELHOST_APACHE_MODULE": str(module),
-                "MODELHOST_SERVER_ROOT": str(tmp_path / "server-root"), "MODELHOST_PORT": "18124",
-                "MODELHOST_MODEL_REPOSITORY": str(tmp_path / "no-models")})
-    if origins is not None:
-        env["MODELHOST_CORS_ORIGINS"] = origins
-    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60, check=False)
-
-
-def apache_pattern(result: subprocess.CompletedProcess) -> re.Pattern[str]:
-    """The start script's pattern, anchored and case-insensitive as shared.conf uses it."""
-    assert result.returncode == 0, result.stderr
-    found = re.search(r"^pattern=\[(.*)\]$", result.stdout, re.MULTILINE)
-    assert found, result.stdout
-    conf = (ROOT / "docker" / "apache" / "shared.conf").read_text()
-    assert "m#^(?:${MODELHOST_CORS_ORIGIN_PATTERN})$#i" in conf
-    return re.compile(f"^(?:{found[1]})$", re.IGNORECASE)
-
-
-def test_the_start_script_passes_apache_the_escaped_origins(start_script, tmp_path):
-    result = run_start_script(start_script, tmp_path, f" {DASH}, HTTP://LocalHost:3000 ,http://[::1]:8080")
-    pattern = apache_pattern(result)
-    for origin in (DASH, "https://DASH.example.com", LOCAL, "http://[::1]:8080"):
-        assert pattern.match(origin), origin
-    for origin in ("https://dashxexample.com", "https://dash.example.com.evil.com", "https://evil.com/https://dash.example.com",
-                   "http://dash.example.com", "http://localhost:30000", "http://1:8080", "null", ""):
-        assert not pattern.match(origin), origin
-    assert "CORS origins       https://dash.example.com http://localhost:3000 http://[::1]:8080" in result.stdout
-
-
-@pytest.mark.parametrize("origins", [None, "", " , "])
-def test_without_origins_the_pattern_matches_nothing(start_script, tmp_path, origins):
-    result = run_start_script(start_script, tmp_path, origins)
-    pattern = apache_pattern(result)
-    assert not any(pattern.match(o) for o in (DASH, "null", "", "x"))
-    assert "(none: no CORS headers)" in result.stdout
-
-
-def test_the_wildcard_matches_every_origin(start_script, tmp_path):
-    pattern = apache_pattern(run_start_script(start_script, tmp_path, "*"))
-    assert pattern.match(DASH) and pattern.match("null")
-
-
-@pytest.mark.parametrize("value", [
-    "https://dash.example.com/", "dash.example.com", "ftp://dash.example.com", "https://user@dash.example.com",
-    "https://dash.example.com:443", "http://localhost:80", "http://localhost:70000", "http://localhost:0",
-    "https://büchër.example", "*, https://dash.example.com", '["https://dash.example.com"]',
-    "https://dash.example.com\nhttps://other.example.com",
-])
-def test_the_start_script_refuses_what_the_application_refuses(start_script, tmp_path, repo, value):
-    result = run_start_script(start_script, tmp_path, value)
-    assert result.returncode == 2 and "MODELHOST_CORS_ORIGINS" in result.stderr, result.stderr
-    assert not (tmp_path / "server-root" / "apachectl").exists()
-    if not value.startswith("["):  # a JSON list is the application's reading of the variable, not the script's
-        with pytest.raises(ValueError):
-            create_app({"TESTING": True, "MODEL_REPOSITORY": str(repo), "CORS_ORIGINS": value})
