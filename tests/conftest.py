@@ -23,7 +23,6 @@ from app import create_app
 from app.storage.publish import sha256_of
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-SETOSA = {"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_width": 0.2}
 #: Seconds the watcher of live_app() wants files unchanged before it loads them.
 SETTLE = 0.05
 
@@ -36,6 +35,11 @@ def problem(response, status: int, *fragments: str) -> dict:
     for fragment in fragments:
         assert fragment in body["detail"], body["detail"]
     return body
+
+
+def setosa_row() -> dict:
+    """An iris row of the setosa class, by feature name, as a new dict at each call."""
+    return {"sepal_length": 5.0, "sepal_width": 3.4, "petal_length": 1.5, "petal_width": 0.2}
 
 
 def iris_like() -> tuple[pd.DataFrame, np.ndarray]:
@@ -142,15 +146,15 @@ def apply_changes(app) -> None:
 
 def default_version(client, name: str = "iris") -> str:
     """The version that answers the model's default predict route."""
-    response = client.post(f"/v1/models/{name}/predict", json=SETOSA)
+    response = client.post(f"/v1/models/{name}/predict", json=setosa_row())
     assert response.status_code == 200, response.get_json()
     return response.get_json()["version"]
 
 
 @pytest.fixture
 def setosa() -> dict:
-    """An iris row of the setosa class, by feature name (a copy of SETOSA)."""
-    return dict(SETOSA)
+    """:func:`setosa_row`: an iris row of the setosa class, by feature name."""
+    return setosa_row()
 
 
 @pytest.fixture
