@@ -19,7 +19,7 @@ import numpy as np
 
 from app.core import scoring
 from app.core.batching import Batcher, BatchSettings, parse_settings
-from app.core.codecs import kserve, oip, tensors, v1
+from app.core.codecs import binary, kserve, oip, v1
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput, UnusableOutput
 from app.core.registry import ModelRegistry
@@ -120,7 +120,7 @@ class DataPlane:
         head: dict[str, Any] = {"model_name": entry.name, "model_version": str(entry.version)}
         if "id" in request.body:
             head["id"] = request.body["id"]
-        return tensors.encode_answer(head, oip.outputs(runtime, requested, result.predictions, result.probabilities))
+        return binary.encode_answer(head, oip.outputs(runtime, requested, result.predictions, result.probabilities))
 
     def score_csv(self, entry: ModelVersion, state: RequestState, stream: IO[bytes], probabilities: bool,
                   escape_formulas: bool = False) -> scoring.ScoredFile:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.core.errors import SEE_MODELS, SEE_REPOSITORY, ModelNotFound, ModelNotReady
-from app.storage.repository import VERSION_PATTERN, Fingerprint, LoadError, Repository, without_server_paths
+from app.storage.errors import LoadError, without_server_paths
+from app.storage.repository import VERSION_PATTERN, Fingerprint, Repository
 from app.core.runtime import open_version
 from app.storage.serving import ServingConfig
 from app.core.telemetry import LOAD_SECONDS, LOADED, LOADS
@@ -129,19 +130,11 @@ class ModelRegistry:
         link to anywhere else is refused like a missing file (and logged for the operator). The
         file is opened once and checked on its descriptor, so the one sent is the one checked.
         """
-        filename = (entry.metadata.get("plots") or {}).get(kind)
-        missing = ModelNotFound(f"Model '{entry.name}' version {entry.version} has no plot '{kind}'; "
+        plot = self.repository.open_plot(entry.path, (entry.metadata.get("plots") or {}).get(kind))
+        if plot is None:
+            raise ModelNotFound(f"Model '{entry.name}' version {entry.version} has no plot '{kind}'; "
                                 "its model card lists the plots it has.")
-        if not isinstance(filename, str) or not filename.endswith(".png") or "/" in filename or "\\" in filename:
-            raise missing
-        path = entry.path / filename
-        if not path.exists():
-            raise missing
-        try:
-            return self.repository.open_file(path)
-        except LoadError as exc:
-            log.warning("Not serving plot %s of model %s version %s: %s", kind, entry.name, entry.version, exc)
-            raise missing from None
+        return plot
 
     def all_ready(self) -> bool:
         """True when every version of every model loaded."""

@@ -21,7 +21,8 @@ from sklearn.base import is_classifier
 from app.core import features
 from app.core.batching import BatchSettings, parse_settings
 from app.core.errors import InvalidInput
-from app.storage.repository import METADATA_FILE, LoadError, Repository, without_server_paths
+from app.storage.errors import LoadError, without_server_paths
+from app.storage.repository import METADATA_FILE, Repository
 from app.core.schema import Batch, InputSchema
 
 log = logging.getLogger(__name__)

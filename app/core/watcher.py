@@ -27,8 +27,9 @@ from typing import Any
 
 from app.core.fleet import Fleet
 from app.core.registry import ModelRegistry
-from app.storage.repository import SERVING_FILE, LoadError, ModelFiles, VersionFiles
-from app.storage.serving import ServingConfig, ServingFileError, parse_serving
+from app.storage.errors import LoadError
+from app.storage.repository import ModelFiles, VersionFiles
+from app.storage.serving import SERVING_FILE, ServingConfig, ServingFileError, parse_serving
 
 log = logging.getLogger(__name__)
 

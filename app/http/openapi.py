@@ -18,7 +18,7 @@ from app.core.registry import ModelRegistry
 from app.core.versions import Model, ModelVersion
 from app.core.runtime import Runtime
 from app.core.schema import feature_schema
-from app.core.codecs.tensors import NARROW_FLOAT_MAX
+from app.core.codecs.elements import NARROW_FLOAT_MAX
 from app.core.scoring import example_csv, output_columns
 from app.core import features
 from app.core.features import INT64_MAX

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.core import SERVER_NAME, VERSION
 from app.core.codecs import oip
-from app.core.codecs.tensors import HEADER_LENGTH
+from app.core.codecs.binary import HEADER_LENGTH
 from app.http.problems import UnsupportedMediaType
 from app.extensions import get_dataplane, get_registry
 from app.http import state as requeststate

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from app.storage.errors import LoadError
 from app.storage.metadata import metadata_problems
 from app.storage.serving import MAX_SERVING_BYTES, SERVING_FILE
 
@@ -36,28 +37,6 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 #: waiting on a FIFO put where a file should be, and not inherited by processes the server starts.
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-class LoadError(Exception):
-    """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
-
-
-#: ``<module 'sklearn.linear_model' from '/.../__init__.py'>`` as pickle's errors name a module.
-_MODULE_FROM = re.compile(r"(<module '[^']*'(?: \([\w -]+\))?) from [^>]*>")
-_QUOTED_PATH = re.compile(r"""(['"])(?:/|[A-Za-z]:\\)[^'"]*\1""")
-_BARE_PATH = re.compile(r"(?<![\w.~/-])/[^\s'\"<>()\[\]{},;]+|\b[A-Za-z]:\\[^\s'\"<>]+")
-_PYTHON_VERSION = re.compile(r"\b(python) ?\d+\.\d+(?:\.\d+)?", re.IGNORECASE)
-
-
-def without_server_paths(text: str) -> str:
-    """A library's error text as answers may show it: no absolute path, so no installation folder or Python version.
-
-    Paths the repository shows are relative to its root and stay; the log keeps the original text.
-    """
-    text = _MODULE_FROM.sub(r"\1>", text)
-    text = _QUOTED_PATH.sub(r"\1<path>\1", text)
-    text = _BARE_PATH.sub("<path>", text)
-    return _PYTHON_VERSION.sub(r"\1", text)
-
 
 def _amount(size: int) -> str:
     return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
@@ -304,3 +283,21 @@ class Repository:
                             ". Fix the file (flask train writes a valid one) or delete it to infer the metadata "
                             "from the estimator")
         return data
+
+    def open_plot(self, directory: Path, filename: Any) -> BinaryIO | None:
+        """A version's PNG plot named by its model.json, opened; None when there is no such file to serve.
+
+        Only a plain file name ending in .png that resolves inside the repository is opened: a link
+        to anywhere else is refused like a missing file (and logged for the operator). The file is
+        opened once and checked on its descriptor, so the one sent is the one checked.
+        """
+        if not isinstance(filename, str) or not filename.endswith(".png") or "/" in filename or "\\" in filename:
+            return None
+        path = directory / filename
+        if not path.exists():
+            return None
+        try:
+            return self.open_file(path)
+        except LoadError as exc:
+            log.warning("Not serving the plot %s: %s", self.relative(path), exc)
+            return None

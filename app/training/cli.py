@@ -17,11 +17,12 @@ from flask.cli import with_appcontext
 from app.extensions import get_registry
 from app.storage.publish import next_version
 from app.storage.repository import NAME_PATTERN
+from app.training.errors import TrainingError
 
 if TYPE_CHECKING:
     from app.training import train as training
 
-#: The names of app.training.train.ESTIMATORS, for --estimator (tests/test_cli.py checks they agree).
+#: The names of app.training.pipelines.ESTIMATORS, for --estimator (tests/training/test_cli.py checks they agree).
 ESTIMATOR_NAMES = ("logistic_regression", "random_forest", "gradient_boosting", "linear_regression", "ridge")
 
 _TRAIN_HELP = """Train a model NAME from a CSV file and write it as the model's next version.
@@ -92,7 +93,7 @@ def train_command(name: str, data: str, target: str, estimator: str | None, task
         frame, source = training.read_table(data)
         _progress(f"Read {len(frame)} rows, {frame.shape[1]} columns")
         result = training.train(_repository(), name, frame, options, source, _progress)
-    except training.TrainingError as exc:
+    except TrainingError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(_summary(result))
 
@@ -117,7 +118,7 @@ def train_demo_command(force: bool) -> None:
                                            descriptions=spec.descriptions)
         try:
             result = training.train(repository, name, spec.frame, options, spec.source_info(), _progress)
-        except training.TrainingError as exc:
+        except TrainingError as exc:
             raise click.ClickException(f"{name}: {exc}") from None
         click.echo(_summary(result))
 

@@ -6,11 +6,7 @@ raises :class:`TrainingError` with a one-line message that says how to fix it.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,42 +19,19 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn import metrics as skm
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                              RandomForestClassifier, RandomForestRegressor)
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.pipeline import Pipeline
 
 from app.training import plots
 from app.storage.publish import TRAINED_ARTIFACT, PublishError, remove_stale_staging, sha256_of, write_version
 from app.storage.repository import NAME_PATTERN
+from app.training.errors import TrainingError
+from app.training.pipelines import as_matrix, build_pipeline, choose_task, native
 
 MIN_ROWS = 10
 #: Request keys that cannot double as feature names: "id" is echoed, "instances" marks a batch.
 RESERVED_NAMES = ("id", "instances")
 Progress = Callable[[str], None]
-
-#: Estimator name -> task -> factory taking the seed.
-ESTIMATORS: dict[str, dict[str, Callable[[int], Any]]] = {
-    "logistic_regression": {"classification": lambda seed: LogisticRegression(max_iter=2000)},
-    "random_forest": {"classification": lambda seed: RandomForestClassifier(random_state=seed),
-                      "regression": lambda seed: RandomForestRegressor(random_state=seed)},
-    # The histogram variant fits large tables in seconds where the classic one takes minutes.
-    "gradient_boosting": {"classification": lambda seed: HistGradientBoostingClassifier(random_state=seed),
-                          "regression": lambda seed: HistGradientBoostingRegressor(random_state=seed)},
-    "linear_regression": {"regression": lambda seed: LinearRegression()},
-    "ridge": {"regression": lambda seed: Ridge()},
-}
-#: Linear models weigh features by scale, so their numeric inputs are standardised; trees do not care.
-_SCALED = {"logistic_regression", "linear_regression", "ridge"}
-
-
-class TrainingError(Exception):
-    """The input cannot be trained on; the message says why and how to fix it."""
-
 
 @dataclass
 class TrainingOptions:
@@ -146,56 +119,6 @@ def describe_features(frame: pd.DataFrame, descriptions: dict[str, str]) -> list
             entry["description"] += f"; {missing} missing values filled in for training"
         features.append(entry)
     return features
-
-
-def choose_task(target: pd.Series, estimator: str | None, task: str | None) -> tuple[str, str]:
-    """Resolve (task, estimator) from the options and the target column; see ``flask train --help``."""
-    if estimator is not None and estimator not in ESTIMATORS:
-        raise TrainingError(f"Unknown estimator '{estimator}'; use one of: {', '.join(ESTIMATORS)}")
-    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
-    looks_categorical = not numeric or (pd.api.types.is_integer_dtype(target) and target.nunique() <= 20)
-    if task is None:
-        tasks = ESTIMATORS[estimator] if estimator else {"classification": 1, "regression": 1}
-        task = next(iter(tasks)) if len(tasks) == 1 else (
-            "classification" if looks_categorical else "regression")
-    if estimator is None:
-        estimator = "logistic_regression" if task == "classification" else "ridge"
-    if task not in ESTIMATORS[estimator]:
-        fitting = [name for name, tasks in ESTIMATORS.items() if task in tasks]
-        raise TrainingError(f"--estimator {estimator} does not do {task}; for {task} use one of: "
-                            f"{', '.join(fitting)}")
-    if task == "classification" and pd.api.types.is_float_dtype(target) and (target % 1 != 0).any():
-        raise TrainingError(f"Target '{target.name}' holds continuous numbers such as "
-                            f"{_native(target[target % 1 != 0].iloc[0])!r}; use --task regression or a "
-                            "target of labels")
-    if task == "regression" and not numeric:
-        sample = target.dropna().iloc[0]
-        raise TrainingError(f"Target '{target.name}' holds non-numeric values such as {sample!r}, so it "
-                            "cannot be a regression target; use --task classification or a numeric --target")
-    return task, estimator
-
-
-def build_pipeline(features: list[dict[str, Any]], estimator: str, task: str, seed: int) -> Pipeline:
-    """Imputation, scaling or one-hot encoding by feature type, then the estimator."""
-    # Columns by position, and the pipeline fitted on an array (see as_matrix): at predict time
-    # the server hands it an array too, skipping pandas and scikit-learn's per-call column-name
-    # checks, which cost more than the model itself (about 4 ms against 1.5 ms for iris).
-    columns = {kind: [i for i, f in enumerate(features) if f["type"] in types] for kind, types in
-               (("numeric", ("integer", "number")), ("categorical", ("string",)), ("boolean", ("boolean",)))}
-    numeric_steps: list[Any] = [SimpleImputer(strategy="median", keep_empty_features=True)]
-    if estimator in _SCALED:
-        numeric_steps.append(StandardScaler())
-    # Unknown categories at predict time encode as all zeros instead of failing the request.
-    encode = make_pipeline(SimpleImputer(strategy="most_frequent", keep_empty_features=True),
-                           OneHotEncoder(handle_unknown="ignore"))
-    # SimpleImputer rejects bool columns; their gaps are filled by _prepare before fitting.
-    steps = {"numeric": make_pipeline(*numeric_steps), "categorical": encode,
-             "boolean": OneHotEncoder(handle_unknown="ignore")}
-    parts = [(kind, steps[kind], names) for kind, names in columns.items() if names]
-    # Histogram gradient boosting refuses sparse input, so its one-hot columns are made dense.
-    dense = estimator == "gradient_boosting"
-    preprocess = ColumnTransformer(parts, sparse_threshold=0 if dense else 0.3)
-    return Pipeline([("preprocess", preprocess), ("model", ESTIMATORS[estimator][task](seed))])
 
 
 def train(repository: str | Path, name: str, frame: pd.DataFrame, options: TrainingOptions,
@@ -301,7 +224,7 @@ def _select(frame: pd.DataFrame, options: TrainingOptions,
     if len(y) < MIN_ROWS:
         raise TrainingError(f"Only {len(y)} rows have a target value; training needs at least {MIN_ROWS}")
     if y.nunique() < 2:
-        raise TrainingError(f"Target '{options.target}' has the single value {_native(y.iloc[0])!r} in every "
+        raise TrainingError(f"Target '{options.target}' has the single value {native(y.iloc[0])!r} in every "
                             "row; a model needs at least two different values to learn from")
     return frame.loc[y.index, features], y
 
@@ -340,15 +263,6 @@ def _split(X: pd.DataFrame, y: pd.Series, task: str, options: TrainingOptions,
     return X_train, X_test, y_train, y_test
 
 
-def as_matrix(X: pd.DataFrame) -> np.ndarray:
-    """The array a trained pipeline takes: floats when every feature is numeric, else objects.
-
-    This is what the server's runtime builds from a request, so training and serving agree.
-    """
-    numeric = all(pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c]) for c in X)
-    return X.to_numpy(dtype=np.float64 if numeric else object)
-
-
 def _fit(pipeline: Pipeline, X: np.ndarray, y: pd.Series, progress: Progress) -> None:
     """Fit, reporting warnings (e.g. no convergence) as one-line notes instead of stack excerpts."""
     with warnings.catch_warnings(record=True) as caught:
@@ -364,22 +278,18 @@ def _fit(pipeline: Pipeline, X: np.ndarray, y: pd.Series, progress: Progress) ->
 def _target_info(y: pd.Series, task: str, pipeline: Pipeline) -> dict[str, Any]:
     if task == "classification":
         return {"name": str(y.name), "classes": np.asarray(pipeline.classes_).tolist()}
-    return {"name": str(y.name), "minimum": _native(y.min()), "maximum": _native(y.max())}
+    return {"name": str(y.name), "minimum": native(y.min()), "maximum": native(y.max())}
 
 
 def _params(estimator: Any) -> dict[str, Any]:
     """The estimator's hyperparameters that JSON can hold (objects such as callables are left out)."""
     kept = {}
     for key, value in estimator.get_params(deep=False).items():
-        value = _native(value)
+        value = native(value)
         if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float)
                                                                       and math.isfinite(value)):
             kept[key] = value
     return kept
-
-
-def _native(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _one_line(exc: Any) -> str:

@@ -118,7 +118,7 @@ def test_a_trial_prediction_that_fails_on_a_server_path_does_not_show_it(tmp_pat
     ("<module 'builtins' (built-in)>", None),
 ])
 def test_without_server_paths(text, shown):
-    from app.storage.repository import without_server_paths
+    from app.storage.errors import without_server_paths
 
     assert without_server_paths(text) == (text if shown is None else shown)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.storage.repository import MAX_METADATA_BYTES, LoadError, Repository
+from app.storage.errors import LoadError
+from app.storage.repository import MAX_METADATA_BYTES, Repository
 from app.storage.serving import MAX_SERVING_BYTES
 
 #: What a runaway file grows to in these tests: sparse, so it costs no disk, but reading it costs memory.

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from app.core.registry import ModelRegistry
+from app.storage import publish
 from app.storage.publish import PublishError, sha256_of, write_version
+from app.training.pipelines import as_matrix, choose_task
 from app.core.watcher import load_all
 from app.training import train as training
 
@@ -95,7 +97,7 @@ def test_trained_pipeline_takes_the_array_the_server_builds(cli, model_repo, sho
     frame = pd.read_csv(shop_csv).drop(columns="bought").head(20)
     columns = {name: frame[name].tolist() for name in runtime.schema.names}
     served, _ = runtime.predict(columns, probabilities=False)
-    assert served == runtime.estimator.predict(training.as_matrix(frame[runtime.schema.names])).tolist()
+    assert served == runtime.estimator.predict(as_matrix(frame[runtime.schema.names])).tolist()
 
 
 def test_regression_reports_r2_mae_rmse_and_plots_predicted_vs_actual(cli, model_repo, house_csv, read_json,
@@ -148,7 +150,7 @@ def test_gradient_boosting_falls_back_to_permutation_importance(tmp_path, house_
     (list(range(30)), None, "classification", ("classification", "logistic_regression")),
 ])
 def test_task_and_estimator_follow_the_options_then_the_target(values, estimator, task, expected):
-    assert training.choose_task(pd.Series(values, name="y"), estimator, task) == expected
+    assert choose_task(pd.Series(values, name="y"), estimator, task) == expected
 
 
 @pytest.mark.parametrize("values, estimator, task, message", [
@@ -159,7 +161,7 @@ def test_task_and_estimator_follow_the_options_then_the_target(values, estimator
 ])
 def test_impossible_task_estimator_combinations_are_refused(values, estimator, task, message):
     with pytest.raises(training.TrainingError, match=message):
-        training.choose_task(pd.Series(values, name="y"), estimator, task)
+        choose_task(pd.Series(values, name="y"), estimator, task)
 
 
 def test_id_and_index_columns_are_not_features(tmp_path, house_frame):
@@ -223,8 +225,8 @@ def disk_events(monkeypatch) -> list[tuple[str, str]]:
         events.append(("rename", str(source)))
         real_rename(source, target)
 
-    monkeypatch.setattr(training.os, "fsync", fsync)
-    monkeypatch.setattr(training.os, "rename", rename)
+    monkeypatch.setattr(publish.os, "fsync", fsync)
+    monkeypatch.setattr(publish.os, "rename", rename)
     return events
 
 

@@ -24,18 +24,9 @@ from app.core.errors import SEE_V2_INPUTS, SEE_V2_OUTPUTS, InvalidInput, Payload
 from app.core.runtime import Runtime
 from app.core.schema import Batch, InputSchema
 from app.core.codecs.jsonbody import decode_json, max_values
-from app.core.codecs.tensors import (
-    BYTES,
-    FIXED,
-    FLOATS,
-    HEADER_LENGTH,
-    INTEGERS,
-    Output,
-    Tensor,
-    check_request,
-    read_inputs,
-    split_body,
-)
+from app.core.codecs.binary import HEADER_LENGTH, Output, split_body
+from app.core.codecs.elements import BYTES, FIXED, FLOATS, INTEGERS
+from app.core.codecs.tensors import Tensor, check_request, read_inputs
 
 #: The datatypes the metadata declares for the ``[-1, n_features]`` form (any numeric one is taken).
 MATRIX_DATATYPES = ("FP64", "FP32", "INT64")

@@ -1,12 +1,8 @@
-"""Open Inference Protocol tensors: their JSON form and the binary tensor data extension.
+"""Open Inference Protocol tensors: an inference request's JSON part checked, and its input tensors read.
 
-An inference request's JSON part names each input tensor (``name``, ``datatype``, ``shape``)
-and holds its elements in ``data``, flat or nested, row-major. With the binary tensor data
-extension the JSON part is followed by raw data: the ``Inference-Header-Content-Length``
-header says where the JSON ends, and each such input's ``parameters.binary_data_size`` how
-many of the following bytes are its own, in the order of ``inputs``. Fixed-size elements are
-little-endian; each BYTES element is preceded by its length as a 4-byte little-endian integer.
-Outputs go back the same way, in JSON or as raw data, as the client asked.
+The JSON part names each input tensor (``name``, ``datatype``, ``shape``) and holds its elements
+in ``data``, flat or nested, row-major, or says how many bytes of the binary data after it are
+the tensor's (``app.core.codecs.binary``).
 
 This module knows tensors only: not models, not HTTP. Every malformed request is an
 InvalidInput naming what is wrong and where.
@@ -14,30 +10,25 @@ InvalidInput naming what is wrong and where.
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
 from jsonschema import Draft202012Validator, validators
 
+from app.core.codecs.binary import from_binary
+from app.core.codecs.elements import (
+    BYTES,
+    DATATYPES,
+    FIXED,
+    INTEGERS,
+    MAX_LISTED,
+    NARROW_FLOAT_MAX,
+    element_error,
+    elements_error,
+)
 from app.core.errors import SEE_API_DOCS, InvalidInput
 from app.core.errors import listed as listed_text
-
-#: The fixed-size datatypes and their little-endian numpy types.
-FIXED = {"BOOL": np.dtype("?"), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-         "UINT64": np.dtype("<u8"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-         "INT64": np.dtype("<i8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
-BYTES = "BYTES"
-DATATYPES = [*FIXED, BYTES]
-INTEGERS = frozenset(name for name, dtype in FIXED.items() if dtype.kind in "iu")
-FLOATS = frozenset(name for name, dtype in FIXED.items() if dtype.kind == "f")
-#: The header of a request or answer with binary data: the length of the JSON part before it.
-HEADER_LENGTH = "Inference-Header-Content-Length"
-#: How many problems of one tensor's elements an answer lists.
-_MAX_LISTED = 100
-_LENGTH = struct.Struct("<I")
 
 _PARAMETERS = {"type": "object", "description": "Free-form parameters; those named here are read."}
 #: The JSON part of an inference request, checked before any tensor is read.
@@ -102,21 +93,6 @@ class Tensor:
         return math.prod(self.shape)
 
 
-def split_body(raw: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
-    """The JSON part of a request body and the binary data after it."""
-    if header_length is None:
-        return raw, memoryview(b"")
-    text = header_length.strip()
-    # Digits 0-9 only: str.isdigit() also takes other scripts' digits and superscripts ("²").
-    if not (text.isascii() and text.isdigit()) or int(text) > len(raw):
-        raise InvalidInput(
-            f"The Inference-Header-Content-Length header must be the number of bytes of the JSON part of the "
-            f"body, from 0 to the body's {len(raw)} bytes, got {header_length!r}.",
-            errors=[{"path": "Inference-Header-Content-Length", "message": "is not the length of the JSON part"}])
-    length = int(text)
-    return raw[:length], memoryview(raw)[length:]
-
-
 def check_request(request: Any) -> None:
     """InvalidInput listing every way the JSON part differs from REQUEST_SCHEMA.
 
@@ -128,7 +104,7 @@ def check_request(request: Any) -> None:
     errors = sorted(_REQUEST.iter_errors(request), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return
-    listed = [{"path": "/".join(map(str, e.absolute_path)), "message": _message(e)} for e in errors[:_MAX_LISTED]]
+    listed = [{"path": "/".join(map(str, e.absolute_path)), "message": _message(e)} for e in errors[:MAX_LISTED]]
     detail = listed_text([f"{e['path'] or 'body'} {e['message']}" for e in listed], 5, "; ", see_errors=True)
     raise InvalidInput(f"The inference request is not valid: {detail}. The Open Inference Protocol request is "
                        '{"inputs": [{"name", "datatype", "shape", "data"}, ...]}.', errors=listed, see=SEE_API_DOCS)
@@ -199,19 +175,19 @@ def read_inputs(request: dict[str, Any], binary: memoryview, has_header_length: 
         name = spec["name"]
         if size is not None:
             if "data" in spec:
-                raise _error(where, f"Input {name!r} has both 'data' and parameters.binary_data_size; send one.")
+                raise element_error(where, f"Input {name!r} has both 'data' and parameters.binary_data_size; send one.")
             if not has_header_length:
-                raise _error(where, f"Input {name!r} has parameters.binary_data_size, but the request has no "
+                raise element_error(where, f"Input {name!r} has parameters.binary_data_size, but the request has no "
                                     "Inference-Header-Content-Length header saying where the JSON part ends.")
             if offset + size > len(binary):
-                raise _error(where, f"Input {name!r} has binary_data_size {size}, but only {len(binary) - offset} "
+                raise element_error(where, f"Input {name!r} has binary_data_size {size}, but only {len(binary) - offset} "
                                     "bytes of binary data are left after the inputs before it.")
-            values = _from_binary(name, where, datatype, shape, binary[offset:offset + size])
+            values = from_binary(name, where, datatype, shape, binary[offset:offset + size])
             offset += size
         elif "data" in spec:
             values = _from_json(name, where, datatype, shape, spec["data"])
         else:
-            raise _error(where, f"Input {name!r} has no elements: give them in 'data' or, as binary data, "
+            raise element_error(where, f"Input {name!r} has no elements: give them in 'data' or, as binary data, "
                                 "in parameters.binary_data_size.")
         tensors.append(Tensor(name, datatype, shape, values, index))
     if offset != len(binary):
@@ -222,43 +198,8 @@ def read_inputs(request: dict[str, Any], binary: memoryview, has_header_length: 
     return tensors
 
 
-def _error(path: str, detail: str, message: str | None = None) -> InvalidInput:
-    return InvalidInput(detail, errors=[{"path": path, "message": message or detail}])
-
-
-def _from_binary(name: str, where: str, datatype: str, shape: tuple[int, ...], data: memoryview) -> Any:
-    count = math.prod(shape)
-    if datatype == BYTES:
-        return _bytes_elements(name, where, data, count)
-    dtype = FIXED[datatype]
-    if len(data) != count * dtype.itemsize:
-        raise _error(where, f"Input {name!r}: shape {list(shape)} of {datatype} takes {count * dtype.itemsize} "
-                            f"bytes, but binary_data_size is {len(data)}.")
-    if datatype == "BOOL":
-        raw = np.frombuffer(data, dtype=np.uint8)
-        wrong = np.flatnonzero(raw > 1)
-        if len(wrong):
-            raise _listed(where, name, wrong, "is not a BOOL: each element is one byte, 0 or 1")
-    return np.frombuffer(data, dtype=dtype)
-
-
-def _bytes_elements(name: str, where: str, data: memoryview, count: int) -> list[bytes]:
-    """The elements of raw BYTES data: each a 4-byte little-endian length, then that many bytes."""
-    elements, position, end = [], 0, len(data)
-    while position < end:
-        if position + 4 > end:
-            raise _error(f"{where}/data/{len(elements)}", f"Input {name!r}: the BYTES data ends inside the 4-byte "
-                         f"length of element {len(elements)}; each element is its length, then its bytes.")
-        (length,) = _LENGTH.unpack_from(data, position)
-        position += 4
-        if position + length > end:
-            raise _error(f"{where}/data/{len(elements)}", f"Input {name!r}: BYTES element {len(elements)} says "
-                         f"it is {length} bytes long, but only {end - position} bytes are left.")
-        elements.append(bytes(data[position:position + length]))
-        position += length
-    if len(elements) != count:
-        raise _error(where, f"Input {name!r} holds {len(elements)} BYTES elements, but its shape takes {count}.")
-    return elements
+_JSON_KINDS: dict[str, tuple[type, ...]] = {"BOOL": (bool,), BYTES: (str,), **{t: (int,) for t in INTEGERS}}
+_JSON_WORDS = {(bool,): "true or false", (str,): "a string", (int,): "a whole number", (int, float): "a number"}
 
 
 def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], data: list[Any]) -> list[Any]:
@@ -266,17 +207,17 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
     values = _flatten(name, where, data, len(shape)) if data and type(data[0]) is list else data
     count = math.prod(shape)
     if len(values) != count:
-        raise _error(f"{where}/data", f"Input {name!r} has {len(values)} elements in 'data', but its shape "
+        raise element_error(f"{where}/data", f"Input {name!r} has {len(values)} elements in 'data', but its shape "
                                       f"{list(shape)} takes {count}.")
     kinds = _JSON_KINDS.get(datatype, (int, float))
     if not set(map(type, values)) <= set(kinds):
         wrong = [i for i, v in enumerate(values) if type(v) not in kinds]
-        raise _listed(where, name, wrong, f"must be {_JSON_WORDS[kinds]} (datatype {datatype})", values)
+        raise elements_error(where, name, wrong, f"must be {_JSON_WORDS[kinds]} (datatype {datatype})", values)
     if datatype in INTEGERS and values:
         info = np.iinfo(FIXED[datatype])
         if min(values) < info.min or max(values) > info.max:
             wrong = [i for i, v in enumerate(values) if not info.min <= v <= info.max]
-            raise _listed(where, name, wrong, f"is beyond the range of {datatype} ({info.min} to {info.max})",
+            raise elements_error(where, name, wrong, f"is beyond the range of {datatype} ({info.min} to {info.max})",
                           values)
     if datatype in NARROW_FLOAT_MAX and values:
         # A JSON number is a double; FP16 and FP32 hold less, and beyond their range a value
@@ -285,15 +226,9 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
         largest = NARROW_FLOAT_MAX[datatype]
         beyond = np.flatnonzero(np.abs(np.asarray(values, dtype=np.float64)) > largest)
         if len(beyond):
-            raise _listed(where, name, beyond, f"is beyond the range of {datatype} (-{largest:g} to {largest:g}); "
+            raise elements_error(where, name, beyond, f"is beyond the range of {datatype} (-{largest:g} to {largest:g}); "
                           "declare the tensor FP64")
     return values
-
-
-#: The largest finite value of the floating-point datatypes narrower than a JSON number (a double).
-NARROW_FLOAT_MAX = {name: float(np.finfo(FIXED[name]).max) for name in ("FP16", "FP32")}
-_JSON_KINDS: dict[str, tuple[type, ...]] = {"BOOL": (bool,), BYTES: (str,), **{t: (int,) for t in INTEGERS}}
-_JSON_WORDS = {(bool,): "true or false", (str,): "a string", (int,): "a whole number", (int, float): "a number"}
 
 
 def _flatten(name: str, where: str, data: list[Any], dimensions: int) -> list[Any]:
@@ -304,7 +239,7 @@ def _flatten(name: str, where: str, data: list[Any], dimensions: int) -> list[An
         for value in stack[-1]:
             if type(value) is list:
                 if len(stack) >= dimensions:
-                    raise _error(f"{where}/data", f"Input {name!r}: 'data' nests arrays deeper than the "
+                    raise element_error(f"{where}/data", f"Input {name!r}: 'data' nests arrays deeper than the "
                                  f"{dimensions} dimensions of its shape; nest it once per dimension, or send it flat.",
                                  f"nests arrays deeper than the {dimensions} dimensions of the shape")
                 stack.append(iter(value))
@@ -315,56 +250,3 @@ def _flatten(name: str, where: str, data: list[Any], dimensions: int) -> list[An
     return values
 
 
-def _listed(where: str, name: str, positions: Any, message: str, values: list[Any] | None = None) -> InvalidInput:
-    """InvalidInput naming the elements at fault (at most _MAX_LISTED of them)."""
-    positions = list(positions)
-    shown = listed_text(positions)
-    errors = [{"path": f"{where}/data/{p}", "message": message + ("" if values is None else
-                                                                  f", got {type(values[p]).__name__}")}
-              for p in positions[:_MAX_LISTED]]
-    return InvalidInput(f"Input {name!r}: element {shown} {message}.", errors=errors)
-
-
-@dataclass
-class Output:
-    """One output tensor of an answer, as JSON or as raw data."""
-
-    name: str
-    datatype: str
-    values: np.ndarray | list[Any]
-    binary: bool
-    parameters: dict[str, Any] | None = None
-
-    def encode(self) -> tuple[dict[str, Any], bytes | None]:
-        """The output's JSON part and, when it goes as binary data, its bytes."""
-        shape = list(np.shape(self.values)) if isinstance(self.values, np.ndarray) else [len(self.values)]
-        tensor: dict[str, Any] = {"name": self.name, "datatype": self.datatype, "shape": shape}
-        parameters = dict(self.parameters or {})
-        raw = None
-        if self.binary:
-            raw = self._raw()
-            parameters["binary_data_size"] = len(raw)
-        else:
-            flat = self.values.ravel() if isinstance(self.values, np.ndarray) else self.values
-            tensor["data"] = flat.tolist() if isinstance(flat, np.ndarray) else list(flat)
-        if parameters:
-            tensor["parameters"] = parameters
-        return tensor, raw
-
-    def _raw(self) -> bytes:
-        if self.datatype == BYTES:
-            flat = self.values.ravel().tolist() if isinstance(self.values, np.ndarray) else self.values
-            encoded = [v if isinstance(v, bytes) else str(v).encode() for v in flat]
-            return b"".join(chain.from_iterable((_LENGTH.pack(len(e)), e) for e in encoded))
-        return np.ascontiguousarray(self.values, dtype=FIXED[self.datatype]).tobytes()
-
-
-def encode_answer(answer: dict[str, Any], outputs: list[Output]) -> tuple[dict[str, Any], bytes]:
-    """The answer's JSON part with every output in it, and the binary data that follows it (maybe none)."""
-    tensors, buffers = [], []
-    for output in outputs:
-        tensor, raw = output.encode()
-        tensors.append(tensor)
-        if raw is not None:
-            buffers.append(raw)
-    return {**answer, "outputs": tensors}, b"".join(buffers)
