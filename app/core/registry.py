@@ -105,13 +105,11 @@ class ModelRegistry:
     def route(self, name: str) -> ModelVersion:
         """The version that answers this request on the model's default route (the canary takes its share)."""
         model = self.model(name)
-        assert model.routing is not None
         return model.versions[model.routing.choose()]
 
     def labelled(self, name: str, label: str) -> ModelVersion:
         """The version a label of the model's serving file names, or ModelNotFound / ModelNotReady."""
         model = self.model(name)
-        assert model.routing is not None
         number = model.routing.labels.get(label)
         if number is None:
             shown = label if len(label) <= 64 else label[:64] + "..."

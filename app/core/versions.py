@@ -13,7 +13,7 @@ from app.core.errors import SEE_READINESS, ModelNotReady
 from app.storage.repository import Fingerprint
 from app.core.runtime import Runtime
 from app.core.routing import Routing, route
-from app.storage.serving import ServingConfig
+from app.storage.serving import ServingConfig, labels_json
 
 #: The config of a model without a serving file: nothing pinned, no labels, no canary.
 NO_SERVING = ServingConfig()
@@ -66,10 +66,10 @@ class Model:
 
     name: str
     versions: dict[int, ModelVersion]
+    routing: Routing
     serving: ServingConfig = NO_SERVING
     #: Why the model's serving file was refused (the last good one stays in force).
     serving_error: str | None = None
-    routing: Routing | None = None
 
     @classmethod
     def build(cls, name: str, versions: dict[int, ModelVersion], serving: ServingConfig = NO_SERVING,
@@ -77,12 +77,11 @@ class Model:
         """The model with its routing resolved; ``previous`` is the default in force before this change."""
         ordered = dict(sorted(versions.items()))
         loaded = [number for number, entry in ordered.items() if entry.runtime is not None]
-        return cls(name, ordered, serving, serving_error, route(serving, list(ordered), loaded, previous))
+        return cls(name, ordered, route(serving, list(ordered), loaded, previous), serving, serving_error)
 
     @property
     def default_version(self) -> int:
         """The version requests without one use: pinned by serving.json, else the highest that loaded."""
-        assert self.routing is not None
         return self.routing.default
 
     @property
@@ -106,11 +105,10 @@ class Model:
             "default_version": str(self.default_version),
             "status": self.status,
         }
-        assert self.routing is not None
         if self.routing.labels:
-            summary["labels"] = {label: str(v) for label, v in sorted(self.routing.labels.items())}
+            summary["labels"] = labels_json(self.routing.labels)
         if self.routing.canary is not None:
-            summary["canary"] = {"version": str(self.routing.canary.version), "percent": self.routing.canary.percent}
+            summary["canary"] = self.routing.canary.as_json()
         return summary
 
 

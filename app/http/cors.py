@@ -24,8 +24,10 @@ import re
 from flask import Flask, Response, request
 from flask_cors import CORS
 
+from app import urls
+
 #: The paths front-ends of other origins may call (matched against the decoded path).
-API_PATHS = re.compile(r"/(?:v1/|v2(?:/|$)|health/)")
+API_PATHS = re.compile(rf"{urls.V1}/|{urls.V2}(?:/|$)|{urls.HEALTH}/")
 #: Request headers a front-end may send besides the CORS-safelisted ones; Authorization is added
 #: while a token is configured. Inference-Header-Content-Length is the OIP binary tensor extension.
 ALLOW_HEADERS = ("Content-Type", "X-Request-ID", "Inference-Header-Content-Length", "Content-Encoding")

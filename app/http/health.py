@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from app import urls
 from app.extensions import get_registry
 
-bp = Blueprint("health", __name__, url_prefix="/health")
+bp = Blueprint("health", __name__, url_prefix=urls.HEALTH)
 
 
 @bp.get("/live")

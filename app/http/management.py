@@ -14,6 +14,7 @@ from app.http.auth import require_admin
 from app.extensions import get_registry
 from app.core.registry import ModelRegistry
 from app.core.versions import Model
+from app.storage.serving import labels_json
 from app.extensions import get_watcher
 from app.core.watcher import Watcher
 
@@ -65,12 +66,10 @@ def _model_state(model: Model | None, name: str, registry: ModelRegistry, watche
         "name": name,
         "default_version": None if model is None else str(model.default_version),
         "serving_file": {"present": watcher.has_serving_file(name), "error": error, "requested": config.as_json()},
-        "labels": {} if model is None else {k: str(v) for k, v in sorted(model.routing.labels.items())},
-        "canary": None,
+        "labels": {} if model is None else labels_json(model.routing.labels),
+        "canary": None if model is None or model.routing.canary is None else model.routing.canary.as_json(),
         "versions": [versions[n] for n in sorted(versions)],
     }
-    if model is not None and model.routing.canary is not None:
-        body["canary"] = {"version": str(model.routing.canary.version), "percent": model.routing.canary.percent}
     return body
 
 

@@ -82,7 +82,6 @@ def _model_paths(model: Model, generic: dict[str, Any], schemas: dict[str, Any],
         if number not in alike:
             paths[version_path.replace("{version}", str(number))] = {
                 "post": make(generic, entry, keys[number], [], f"{operation_id}_v{number}")}
-    assert model.routing is not None
     if make is not _operation:
         return paths
     for label, number in sorted(model.routing.labels.items()):

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app import urls
 from app.core import errors
 from app.core.errors import ModelhostError, ModelNotReady
 from app.http import state
@@ -23,7 +24,7 @@ _TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 #: Paths whose problem documents also carry the detail as ``error``: the member Open Inference
 #: Protocol clients (/v2; tritonclient raises with it) and KServe V1 / TF Serving clients
 #: (``:predict``) read.
-_ERROR_MEMBER = re.compile(r"^/v2(?:/|$)|:predict$")
+_ERROR_MEMBER = re.compile(rf"^{urls.V2}(?:/|$)|:predict$")
 
 #: Where each resource an error points to is, in the words the detail ends with.
 SEE = {

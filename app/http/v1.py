@@ -7,6 +7,7 @@ from werkzeug.routing import BaseConverter
 from app.core.errors import InvalidInput
 from app.http.problems import NotAcceptable, UnsupportedMediaType
 from app.core.features import parse_switch
+from app import urls
 from app.extensions import get_dataplane, get_registry
 from app.http import files
 from app.http import state as requeststate
@@ -15,7 +16,7 @@ from app.http.bodies import decoded_body, decoded_form, decoded_stream, is_json
 from app.http.kserve import bp as kserve_bp
 from app.http.management import bp as repository_bp
 
-bp = Blueprint("api", __name__, url_prefix="/v1")
+bp = Blueprint("api", __name__, url_prefix=urls.V1)
 
 
 class SegmentConverter(BaseConverter):

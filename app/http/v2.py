@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app import urls
 from app.core import SERVER_NAME, VERSION
 from app.core.codecs import oip
 from app.core.codecs.binary import HEADER_LENGTH
@@ -19,7 +20,7 @@ from app.http import state as requeststate
 from app.http.auth import require_token
 from app.http.bodies import decoded_body, is_json
 
-bp = Blueprint("v2", __name__, url_prefix="/v2")
+bp = Blueprint("v2", __name__, url_prefix=urls.V2)
 #: What a probe reads: open like /health.
 OPEN = frozenset({"v2.server_live", "v2.server_ready"})
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from app import urls
 from app.launch.checks import Refused, has_control, switch, whole_number
 
 _FIX_URL = ("write ldap[s]://host[:port]/base-dn?attribute[?scope?filter], such as "
@@ -31,10 +32,10 @@ _ASCII_SPACE = " \t\n\v\f\r"
 AREAS = {
     "pages": r"^/(?!(?:v1|v2|health|metrics|apidocs|flasgger_static)(?:/|$)|(?:apispec\.json|oauth2-redirect\.html)$"
              r"|server-status|\.modelhost-errors/)",
-    "v1": r"^/v1(?:/|$)",
-    "v2": r"^/v2(?:$|/(?!health/))",
+    "v1": rf"^{urls.V1}(?:/|$)",
+    "v2": rf"^{urls.V2}(?:$|/(?!health/))",
     "docs": r"^/(?:apidocs|flasgger_static)(?:/|$)|^/(?:apispec\.json|oauth2-redirect\.html)$",
-    "health": r"^/health(?:/|$)|^/v2/health/",
+    "health": rf"^{urls.HEALTH}(?:/|$)|^{urls.V2}/health/",
     "metrics": r"^/metrics(?:/|$)",
 }
 _AREA_LIST = "pages, v1, v2, docs, health, metrics"

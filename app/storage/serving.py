@@ -52,6 +52,10 @@ class Canary:
     version: int
     percent: float
 
+    def as_json(self) -> dict[str, Any]:
+        """The canary as the API shows it: its version as a string, like every version in the API."""
+        return {"version": str(self.version), "percent": self.percent}
+
 
 @dataclass(frozen=True)
 class ServingConfig:
@@ -63,11 +67,13 @@ class ServingConfig:
 
     def as_json(self) -> dict[str, Any]:
         """The config as its file would hold it, versions as strings like everywhere in the API."""
-        body: dict[str, Any] = {"default": None if self.default is None else str(self.default),
-                                "labels": {label: str(v) for label, v in sorted(self.labels.items())}, "canary": None}
-        if self.canary is not None:
-            body["canary"] = {"version": str(self.canary.version), "percent": self.canary.percent}
-        return body
+        return {"default": None if self.default is None else str(self.default), "labels": labels_json(self.labels),
+                "canary": None if self.canary is None else self.canary.as_json()}
+
+
+def labels_json(labels: dict[str, int]) -> dict[str, str]:
+    """Labels as the API shows them: sorted, each naming its version as a string."""
+    return {label: str(version) for label, version in sorted(labels.items())}
 
 
 def parse_serving(text: bytes, where: str) -> ServingConfig:
