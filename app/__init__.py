@@ -1,4 +1,5 @@
 """modelhost: a production server for scikit-learn models."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.core import fleet
 
     # The instance folder holds config.py (and by default the models); IT may move it.
-    app = Flask(__name__, instance_relative_config=True, template_folder="web/templates", static_folder="web/static",
-                instance_path=os.environ.get("MODELHOST_INSTANCE_PATH") or None)
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="web/templates",
+        static_folder="web/static",
+        instance_path=os.environ.get("MODELHOST_INSTANCE_PATH") or None,
+    )
     config.load_config(app, test_config)
     if test_config is None:
         # A server's process (a test's applications are not) joins the processes' shared folder

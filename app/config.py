@@ -3,6 +3,7 @@
 Order: the defaults below, then ``instance/config.py`` when present, then ``MODELHOST_*``
 environment variables, then the overrides a test passes to ``create_app``.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,15 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: Keys whose environment value must be a positive integer.
-_INT_KEYS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "LOG_MAX_BYTES", "LOG_BACKUP_COUNT", "CSV_CHUNK_ROWS",
-             "BATCH_MAX_ROWS", "CSV_MAX_COLUMNS"}
+_INT_KEYS = {
+    "MAX_CONTENT_LENGTH",
+    "MAX_BATCH_SIZE",
+    "LOG_MAX_BYTES",
+    "LOG_BACKUP_COUNT",
+    "CSV_CHUNK_ROWS",
+    "BATCH_MAX_ROWS",
+    "CSV_MAX_COLUMNS",
+}
 #: Keys that are switches: true/false, on/off, yes/no or 1/0.
 _BOOL_KEYS = {"ACCESS_LOG", "BATCHING", "CSV_ESCAPE_FORMULAS", "TRUST_REMOTE_USER"}
 #: Keys ending in this hold secrets (API_TOKEN, and any later one such as ADMIN_TOKEN).
@@ -116,17 +124,25 @@ def _check_secrets(app: Flask) -> None:
             continue
         where = f"MODELHOST_{key} or {key} in instance/config.py"
         if not isinstance(value, str):
-            raise ValueError(f"Configuration {key} must be text, not {type(value).__name__}; write it in quotes "
-                             f'in instance/config.py ({key} = "...") or set MODELHOST_{key}')
+            raise ValueError(
+                f"Configuration {key} must be text, not {type(value).__name__}; write it in quotes "
+                f'in instance/config.py ({key} = "...") or set MODELHOST_{key}'
+            )
         if not value.strip():
-            raise ValueError(f"Configuration {key} is set but empty, so it would protect nothing; set {where} "
-                             "to the token, or remove it to run without one")
+            raise ValueError(
+                f"Configuration {key} is set but empty, so it would protect nothing; set {where} "
+                "to the token, or remove it to run without one"
+            )
         if value != value.strip():
-            raise ValueError(f"Configuration {key} starts or ends with whitespace (a line break copied from a "
-                             f"file?), which no Authorization header can carry; remove it from {where}")
+            raise ValueError(
+                f"Configuration {key} starts or ends with whitespace (a line break copied from a "
+                f"file?), which no Authorization header can carry; remove it from {where}"
+            )
         if not (value.isascii() and value.isprintable()):
-            raise ValueError(f"Configuration {key} holds control or non-ASCII characters, which an Authorization "
-                             f"header cannot carry; use letters, digits and punctuation in {where}")
+            raise ValueError(
+                f"Configuration {key} holds control or non-ASCII characters, which an Authorization "
+                f"header cannot carry; use letters, digits and punctuation in {where}"
+            )
 
 
 def _coerce(app: Flask) -> None:
@@ -167,8 +183,10 @@ def _switch(key: str, value: Any) -> bool:
     text = str(value).strip().lower()
     if text in TRUE_WORDS or text in FALSE_WORDS:
         return text in TRUE_WORDS
-    raise ValueError(f"Configuration {key} must be on or off (true/false), got {value!r}; "
-                     f"fix MODELHOST_{key} or instance/config.py")
+    raise ValueError(
+        f"Configuration {key} must be on or off (true/false), got {value!r}; "
+        f"fix MODELHOST_{key} or instance/config.py"
+    )
 
 
 def _bounded(app: Flask, key: str, low: int, high: int, unit: str) -> None:
@@ -177,8 +195,10 @@ def _bounded(app: Flask, key: str, low: int, high: int, unit: str) -> None:
     if isinstance(value, str) and value.strip().isdigit():
         value = app.config[key] = int(value)
     if type(value) is not int or not low <= value <= high:
-        raise ValueError(f"Configuration {key} must be a whole number of {unit} from {low} to {high}, "
-                         f"got {value!r}; fix MODELHOST_{key} or instance/config.py")
+        raise ValueError(
+            f"Configuration {key} must be a whole number of {unit} from {low} to {high}, "
+            f"got {value!r}; fix MODELHOST_{key} or instance/config.py"
+        )
 
 
 def _seconds(app: Flask, key: str, high: float) -> None:
@@ -190,8 +210,10 @@ def _seconds(app: Flask, key: str, high: float) -> None:
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
-        raise ValueError(f"Configuration {key} must be a number of seconds from 0 to {high:g}, got "
-                         f"{app.config[key]!r}; fix MODELHOST_{key} or instance/config.py")
+        raise ValueError(
+            f"Configuration {key} must be a number of seconds from 0 to {high:g}, got "
+            f"{app.config[key]!r}; fix MODELHOST_{key} or instance/config.py"
+        )
     app.config[key] = float(value)
 
 
@@ -201,21 +223,26 @@ def _check_batching(app: Flask) -> None:
 
     models = app.config["BATCHING_MODELS"]
     if not isinstance(models, dict):
-        raise ValueError('Configuration BATCHING_MODELS must be a JSON object such as {"iris": {"max_rows": 64}}, '
-                         f"got {models!r}; fix MODELHOST_BATCHING_MODELS or instance/config.py")
+        raise ValueError(
+            'Configuration BATCHING_MODELS must be a JSON object such as {"iris": {"max_rows": 64}}, '
+            f"got {models!r}; fix MODELHOST_BATCHING_MODELS or instance/config.py"
+        )
     base = BatchSettings(max_rows=app.config["BATCH_MAX_ROWS"], max_wait_us=app.config["BATCH_MAX_WAIT_US"])
     for name, values in models.items():
         try:
             parse_settings(values, base)
         except ValueError as exc:
-            raise ValueError(f"Configuration BATCHING_MODELS, model {name!r}: {exc}; fix MODELHOST_BATCHING_MODELS "
-                             "or instance/config.py") from None
+            raise ValueError(
+                f"Configuration BATCHING_MODELS, model {name!r}: {exc}; fix MODELHOST_BATCHING_MODELS "
+                "or instance/config.py"
+            ) from None
 
 
 #: An origin as browsers send it: scheme, host (a name or a bracketed IPv6 address), optional port.
 #: docker/modelhost-start checks MODELHOST_CORS_ORIGINS with the same pattern for Apache.
-_ORIGIN = re.compile(r"(https?)://([a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::([1-9][0-9]{0,4}))?",
-                     re.IGNORECASE | re.ASCII)
+_ORIGIN = re.compile(
+    r"(https?)://([a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::([1-9][0-9]{0,4}))?", re.IGNORECASE | re.ASCII
+)
 _ORIGINS_FIX = "fix MODELHOST_CORS_ORIGINS (comma-separated) or CORS_ORIGINS in instance/config.py"
 
 
@@ -225,13 +252,17 @@ def parse_origins(value: Any) -> list[str]:
         return []
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
-        raise ValueError(f"Configuration CORS_ORIGINS must be a list of origins such as "
-                         f'["https://dash.example.com"], got {value!r}; {_ORIGINS_FIX}')
+        raise ValueError(
+            f"Configuration CORS_ORIGINS must be a list of origins such as "
+            f'["https://dash.example.com"], got {value!r}; {_ORIGINS_FIX}'
+        )
     origins = [item.strip() for item in items if item.strip()]
     if "*" in origins:
         if len(origins) > 1:
-            raise ValueError("Configuration CORS_ORIGINS: '*' allows every origin, so it stands alone; give "
-                             f"either '*' or the list of origins, got {origins!r}; {_ORIGINS_FIX}")
+            raise ValueError(
+                "Configuration CORS_ORIGINS: '*' allows every origin, so it stands alone; give "
+                f"either '*' or the list of origins, got {origins!r}; {_ORIGINS_FIX}"
+            )
         return origins
     return [_check_origin(origin) for origin in origins]
 
@@ -248,17 +279,25 @@ def _check_origin(origin: str) -> str:
     elif scheme.lower() not in ("http", "https"):
         why = f"its scheme is {scheme!r}, where web pages have http or https"
     elif "/" in rest or "?" in rest or "#" in rest:
-        why = ("it has a path; an origin is scheme://host[:port] only, without a trailing slash "
-               "(browsers send it that way)")
+        why = (
+            "it has a path; an origin is scheme://host[:port] only, without a trailing slash "
+            "(browsers send it that way)"
+        )
     elif "@" in rest:
         why = "it has a user name; an origin is scheme://host[:port] only"
     elif match and int(match[3]) <= 65535:
-        why = (f"{match[3]} is the default port of {match[1].lower()}, which browsers leave out of the origin they "
-               "send; remove it")
+        why = (
+            f"{match[3]} is the default port of {match[1].lower()}, which browsers leave out of the origin they "
+            "send; remove it"
+        )
     elif match:
         why = "its port is not from 1 to 65535"
     else:
-        why = ("its host or port is not valid: a host is letters, digits, '-', '_' and dots (IDN names in their "
-               "xn-- form), or an IPv6 address in brackets, and a port is a number")
-    raise ValueError(f"Configuration CORS_ORIGINS: {origin!r} is not an origin: {why}, such as "
-                     f"https://dash.example.com or http://localhost:3000; {_ORIGINS_FIX}")
+        why = (
+            "its host or port is not valid: a host is letters, digits, '-', '_' and dots (IDN names in their "
+            "xn-- form), or an IPv6 address in brackets, and a port is a number"
+        )
+    raise ValueError(
+        f"Configuration CORS_ORIGINS: {origin!r} is not an origin: {why}, such as "
+        f"https://dash.example.com or http://localhost:3000; {_ORIGINS_FIX}"
+    )

@@ -3,6 +3,7 @@
 Each is made once per application by :func:`init_app` and kept in ``app.extensions``; views,
 pages and commands reach them through the getters, which default to the current application.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,9 +27,12 @@ def init_app(app: Flask) -> None:
     # Versions are loaded (and warmed up by their trial prediction) before the first request.
     app.extensions[_WATCHER] = watch(registry, config["REPOSITORY_POLL_SECONDS"], config["STATE_DIR"])
     app.extensions[_DATAPLANE] = DataPlane(
-        registry, config["MAX_BATCH_SIZE"],
+        registry,
+        config["MAX_BATCH_SIZE"],
         BatchSettings(config["BATCHING"], config["BATCH_MAX_ROWS"], config["BATCH_MAX_WAIT_US"]),
-        config["BATCHING_MODELS"], CsvLimits.from_config(config))
+        config["BATCHING_MODELS"],
+        CsvLimits.from_config(config),
+    )
 
 
 def get_registry(app: Flask | None = None) -> ModelRegistry:

@@ -3,6 +3,7 @@
 The application writes the one access line of each request (Apache's own access log is off by
 default, see README "Tuning"): it alone knows the model, version and batch size.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -85,8 +86,10 @@ def _formatter(kind: str) -> logging.Formatter:
         # JSON escapes every control character in its strings: a record is one line already.
         from pythonjsonlogger.json import JsonFormatter
 
-        return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
     return TextFormatter(_TEXT_FORMAT)
 
 
@@ -104,8 +107,9 @@ class _DescriptorHandler(logging.StreamHandler):
         self._batched = flush_ms > 0
         self._stop = threading.Event()
         if self._batched:
-            threading.Thread(target=self._flush_every, args=(flush_ms / 1000,), name="modelhost-log-flush",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._flush_every, args=(flush_ms / 1000,), name="modelhost-log-flush", daemon=True
+            ).start()
             atexit.register(self.flush)
 
     def flush(self) -> None:
@@ -146,8 +150,9 @@ def _stderr(buffered: bool) -> TextIO:
     (the terminal with --log-to-terminal), so writing to it directly keeps lines as formatted.
     """
     try:
-        return os.fdopen(os.dup(2), "w", buffering=64 * 1024 if buffered else 1, encoding="utf-8",
-                         errors="backslashreplace")
+        return os.fdopen(
+            os.dup(2), "w", buffering=64 * 1024 if buffered else 1, encoding="utf-8", errors="backslashreplace"
+        )
     except OSError:  # no usable descriptor 2 (some embedded servers): the wrapper will do
         return sys.stderr
 
@@ -160,8 +165,9 @@ def _handler(app: Flask) -> logging.Handler:
     # Rotation that several processes (mod_wsgi daemons) can share safely, old files gzipped.
     from concurrent_log_handler import ConcurrentRotatingFileHandler
 
-    return ConcurrentRotatingFileHandler(path, maxBytes=app.config["LOG_MAX_BYTES"],
-                                         backupCount=app.config["LOG_BACKUP_COUNT"], use_gzip=True)
+    return ConcurrentRotatingFileHandler(
+        path, maxBytes=app.config["LOG_MAX_BYTES"], backupCount=app.config["LOG_BACKUP_COUNT"], use_gzip=True
+    )
 
 
 def configure_logging(app: Flask) -> None:
@@ -199,15 +205,26 @@ def _log_access(response: Response) -> Response:
     state = requeststate.current()
     duration = (time.perf_counter() - state.started) * 1000
     fields = {
-        "method": request.method, "path": request.path, "status": response.status_code,
-        "duration_ms": round(duration, 2), "model": state.model, "version": state.version,
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round(duration, 2),
+        "model": state.model,
+        "version": state.version,
         "batch_size": state.batch_size,
         # Whom Apache signed in (LDAP sign-in), whether or not TRUST_REMOTE_USER lets it stand for a token.
         "user": request.remote_user or None,
     }
     detail = " ".join(f"{k}={fields[k]}" for k in ("model", "version", "batch_size", "user") if fields[k] is not None)
-    _access.info("%s %s %s %.1fms%s", request.method, request.path, response.status_code, duration,
-                 f" {detail}" if detail else "", extra=fields)
+    _access.info(
+        "%s %s %s %.1fms%s",
+        request.method,
+        request.path,
+        response.status_code,
+        duration,
+        f" {detail}" if detail else "",
+        extra=fields,
+    )
     return response
 
 

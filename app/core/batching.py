@@ -11,6 +11,7 @@ Results are the estimator's own for each row: the merged matrix is split back by
 If the merged call raises, every request in it is retried alone, so one request that the
 estimator rejects cannot fail the others.
 """
+
 from __future__ import annotations
 
 import threading
@@ -45,12 +46,15 @@ def parse_settings(values: Mapping[str, Any], base: BatchSettings) -> BatchSetti
     ValueError says which key is wrong and what it takes.
     """
     if not isinstance(values, Mapping):
-        raise ValueError('batching settings must be an object such as {"enabled": true, "max_rows": 256, '
-                         f'"max_wait_us": 0}}, got {values!r}')
+        raise ValueError(
+            'batching settings must be an object such as {"enabled": true, "max_rows": 256, '
+            f'"max_wait_us": 0}}, got {values!r}'
+        )
     unknown = sorted(set(values) - set(_KEYS))
     if unknown:
-        raise ValueError(f"unknown batching setting(s) {', '.join(map(repr, unknown))}; "
-                         f"the settings are {', '.join(_KEYS)}")
+        raise ValueError(
+            f"unknown batching setting(s) {', '.join(map(repr, unknown))}; " f"the settings are {', '.join(_KEYS)}"
+        )
     enabled = values.get("enabled", base.enabled)
     if not isinstance(enabled, bool):
         raise ValueError(f"batching 'enabled' must be true or false, got {enabled!r}")
@@ -59,8 +63,9 @@ def parse_settings(values: Mapping[str, Any], base: BatchSettings) -> BatchSetti
         raise ValueError(f"batching 'max_rows' must be a whole number of at least 1, got {max_rows!r}")
     max_wait = values.get("max_wait_us", base.max_wait_us)
     if type(max_wait) is not int or not 0 <= max_wait <= 1_000_000:
-        raise ValueError(f"batching 'max_wait_us' must be a whole number of microseconds from 0 to "
-                         f"1000000, got {max_wait!r}")
+        raise ValueError(
+            f"batching 'max_wait_us' must be a whole number of microseconds from 0 to " f"1000000, got {max_wait!r}"
+        )
     return BatchSettings(enabled, max_rows, max_wait)
 
 
@@ -75,8 +80,18 @@ class Predictor(Protocol):
 class _Job:
     """One request's rows, and once run, its own slice of the results or its own error."""
 
-    __slots__ = ("matrix", "rows", "probabilities", "queued_at", "waited", "wake", "lead",
-                 "predictions", "probs", "error")
+    __slots__ = (
+        "matrix",
+        "rows",
+        "probabilities",
+        "queued_at",
+        "waited",
+        "wake",
+        "lead",
+        "predictions",
+        "probs",
+        "error",
+    )
 
     def __init__(self, matrix: Any, rows: int, probabilities: bool) -> None:
         self.matrix, self.rows, self.probabilities = matrix, rows, probabilities
@@ -101,8 +116,9 @@ class Result:
 class Batcher:
     """Merges concurrent requests for one model version into shared predict calls."""
 
-    def __init__(self, predictor: Predictor, settings: BatchSettings,
-                 on_call: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, predictor: Predictor, settings: BatchSettings, on_call: Callable[[int], None] | None = None
+    ) -> None:
         self.predictor = predictor
         self.settings = settings
         self._on_call = on_call or (lambda rows: None)

@@ -8,6 +8,7 @@ model's validated batch, with errors in the protocol's terms; :meth:`~DataPlane.
 through the version's :class:`~app.core.batching.Batcher` and turns a rejected input or an
 unusable output into the client's error, naming rows as the protocol does. Nothing here knows HTTP.
 """
+
 from __future__ import annotations
 
 import threading
@@ -55,9 +56,14 @@ class Predicted:
 class DataPlane:
     """Predictions for every protocol: one validation, batching, prediction and metrics path."""
 
-    def __init__(self, registry: ModelRegistry, max_batch_size: int, batching: BatchSettings,
-                 per_model: Mapping[str, Mapping[str, Any]] | None = None,
-                 csv_limits: CsvLimits | None = None) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        max_batch_size: int,
+        batching: BatchSettings,
+        per_model: Mapping[str, Mapping[str, Any]] | None = None,
+        csv_limits: CsvLimits | None = None,
+    ) -> None:
         self.registry = registry
         self.max_batch_size = max_batch_size
         self.batching = batching
@@ -67,8 +73,9 @@ class DataPlane:
 
     # --- which version answers ------------------------------------------------------------------
 
-    def serving(self, state: RequestState, name: str, version: str | None = None,
-                label: str | None = None) -> ModelVersion:
+    def serving(
+        self, state: RequestState, name: str, version: str | None = None, label: str | None = None
+    ) -> ModelVersion:
         """The version a request is for (the canary takes its share of the default route), ready to predict.
 
         ModelNotFound for an unknown model, version or label; ModelNotReady for a version that failed
@@ -85,8 +92,16 @@ class DataPlane:
 
     # --- the protocols ----------------------------------------------------------------------------
 
-    def predict_v1(self, entry: ModelVersion, state: RequestState, probabilities: bool, *, raw: bytes | None = None,
-                   form: Mapping[str, list[str]] | None = None, max_batch: int | None = None) -> v1.Answer:
+    def predict_v1(
+        self,
+        entry: ModelVersion,
+        state: RequestState,
+        probabilities: bool,
+        *,
+        raw: bytes | None = None,
+        form: Mapping[str, list[str]] | None = None,
+        max_batch: int | None = None,
+    ) -> v1.Answer:
         """A /v1 JSON body (``raw``) or form (``form``, every value of each field) predicted."""
         runtime = entry.ready_runtime()
         limit = self.max_batch_size if max_batch is None else max_batch
@@ -107,8 +122,9 @@ class DataPlane:
         self.count(entry, batch.size, state)
         return runtime.to_native(result.predictions, None)[0]
 
-    def infer_v2(self, entry: ModelVersion, state: RequestState, raw: bytes,
-                 header_length: str | None) -> tuple[dict[str, Any], bytes]:
+    def infer_v2(
+        self, entry: ModelVersion, state: RequestState, raw: bytes, header_length: str | None
+    ) -> tuple[dict[str, Any], bytes]:
         """An Open Inference Protocol request predicted: the answer's JSON part and the binary data after it."""
         runtime = entry.ready_runtime()
         request = oip.read_request(raw, header_length, runtime.schema, self.max_batch_size)
@@ -122,8 +138,14 @@ class DataPlane:
             head["id"] = request.body["id"]
         return binary.encode_answer(head, oip.outputs(runtime, requested, result.predictions, result.probabilities))
 
-    def score_csv(self, entry: ModelVersion, state: RequestState, stream: IO[bytes], probabilities: bool,
-                  escape_formulas: bool = False) -> scoring.ScoredFile:
+    def score_csv(
+        self,
+        entry: ModelVersion,
+        state: RequestState,
+        stream: IO[bytes],
+        probabilities: bool,
+        escape_formulas: bool = False,
+    ) -> scoring.ScoredFile:
         """Score a CSV file chunk by chunk, each chunk predicted as any request is."""
         runtime = entry.ready_runtime()
         self.check_probabilities(entry, probabilities)
@@ -143,8 +165,10 @@ class DataPlane:
         """InvalidInput when probabilities are asked of a model that has none."""
         runtime = entry.ready_runtime()
         if probabilities and not runtime.supports_probabilities:
-            raise InvalidInput(f"Model '{entry.name}' is a {runtime.metadata['task']} model without class "
-                               "probabilities; leave out ?probabilities=true.")
+            raise InvalidInput(
+                f"Model '{entry.name}' is a {runtime.metadata['task']} model without class "
+                "probabilities; leave out ?probabilities=true."
+            )
 
     def predict(self, entry: ModelVersion, batch: Batch, probabilities: bool, rows: Rows) -> Predicted:
         """Predict a validated batch with concurrent requests for the version; the client's error for
@@ -156,8 +180,10 @@ class DataPlane:
             rejected = runtime.rejected(exc)
             if rows.where is None:
                 raise rejected from None
-            raise InvalidInput(f"{rejected.detail} (in {rows.where} of the file)",
-                               errors=[{"path": rows.where, "message": rejected.detail}]) from None
+            raise InvalidInput(
+                f"{rejected.detail} (in {rows.where} of the file)",
+                errors=[{"path": rows.where, "message": rejected.detail}],
+            ) from None
         QUEUE_WAIT.labels(entry.name, str(entry.version)).observe(result.queue_seconds)
         unusable = runtime.unusable_rows(result.predictions, result.probabilities)
         if unusable:
@@ -184,4 +210,3 @@ class DataPlane:
         """Count a request's predicted rows, for its access line and the metrics."""
         state.batch_size = rows
         INSTANCES.labels(entry.name, str(entry.version), state.protocol).inc(rows)
-

@@ -5,6 +5,7 @@ the request; ``see`` names the resource that shows more (the models, a model's m
 repository's state), which the HTTP layer words as its URL (``app.http.problems``), as it turns
 ``retry_after`` into a header.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -52,11 +53,16 @@ class UnusableOutput(ModelhostError):
     @classmethod
     def for_rows(cls, rows: list[int], path: str, noun: str = "instance") -> UnusableOutput:
         """The error naming each row without a usable prediction; ``path`` formats a row's number."""
-        return cls(f"The model produced no usable number (NaN or infinity) for {noun} {listed(rows)}. Such values "
-                   "usually lie far outside the range the model was trained on: check them and send realistic "
-                   "values.",
-                   errors=[{"path": path.format(r), "message": "the model's prediction for it is not a finite number"}
-                           for r in rows[:100]], see=SEE_RANGES)
+        return cls(
+            f"The model produced no usable number (NaN or infinity) for {noun} {listed(rows)}. Such values "
+            "usually lie far outside the range the model was trained on: check them and send realistic "
+            "values.",
+            errors=[
+                {"path": path.format(r), "message": "the model's prediction for it is not a finite number"}
+                for r in rows[:100]
+            ],
+            see=SEE_RANGES,
+        )
 
 
 class ModelNotReady(ModelhostError):
@@ -75,5 +81,9 @@ def listed(items: list[Any], shown: int = 10, sep: str = ", ", see_errors: bool 
     text = sep.join(str(item) for item in items[:shown])
     if len(items) <= shown:
         return text
-    return text + ("; " if sep == "; " else " ") + f"and {len(items) - shown} more" + \
-        (" (see errors)" if see_errors else "")
+    return (
+        text
+        + ("; " if sep == "; " else " ")
+        + f"and {len(items) - shown} more"
+        + (" (see errors)" if see_errors else "")
+    )

@@ -8,6 +8,7 @@ its values. The schema, the codecs, the API docs, the pages, the repository's ch
 ``model.json`` and training all ask it; it imports nothing of the application, so the storage
 layer can ask it too.
 """
+
 from __future__ import annotations
 
 import math

@@ -22,6 +22,7 @@ no start script runs, needs nothing but ``STATE_DIR``.
 A process that ends, or that a neighbour finds dead here, has its samples retired
 (``app.core.samples.retire``).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -80,15 +81,18 @@ class Fleet:
         ``settled`` is when the last scan that left nothing pending started (seconds since the
         epoch): a reload request made before it has been carried out by this process.
         """
-        self.own = {"pid": self.pid, "id": self.id, "updated": time.time(), "settled": settled,
-                    "versions": versions}
+        self.own = {"pid": self.pid, "id": self.id, "updated": time.time(), "settled": settled, "versions": versions}
         if self.directory is None:
             return
         try:
             _write_atomically(self._path, json.dumps(self.own).encode())
         except OSError as exc:
-            log.warning("Cannot record this process's models in %s (%s); GET /v1/repository counts this "
-                        "process only where it answers. Check MODELHOST_STATE_DIR.", self.directory, exc)
+            log.warning(
+                "Cannot record this process's models in %s (%s); GET /v1/repository counts this "
+                "process only where it answers. Check MODELHOST_STATE_DIR.",
+                self.directory,
+                exc,
+            )
 
     def processes(self) -> list[dict[str, Any]]:
         """Every live process's entry, this one's included; entries of processes that died are removed."""
@@ -142,8 +146,13 @@ class Fleet:
                 else:
                     _write_atomically(path, f"{version}\n".encode())
             except OSError as exc:
-                log.warning("Cannot record the default version of model %s in %s (%s); a process started later "
-                            "may fall back on another version. Check MODELHOST_STATE_DIR.", name, self.directory, exc)
+                log.warning(
+                    "Cannot record the default version of model %s in %s (%s); a process started later "
+                    "may fall back on another version. Check MODELHOST_STATE_DIR.",
+                    name,
+                    self.directory,
+                    exc,
+                )
 
     def started(self) -> bool:
         """Whether the server has started: some process had every model serving at the end of a scan."""
@@ -157,8 +166,12 @@ class Fleet:
             (self.directory / STARTED_FILE).touch()
             self._started_recorded = True
         except OSError as exc:
-            log.warning("Cannot record in %s that the server started (%s); a process started later judges "
-                        "readiness by the start-up rule. Check MODELHOST_STATE_DIR.", self.directory, exc)
+            log.warning(
+                "Cannot record in %s that the server started (%s); a process started later judges "
+                "readiness by the start-up rule. Check MODELHOST_STATE_DIR.",
+                self.directory,
+                exc,
+            )
 
     def ask_reload(self) -> None:
         """Ask every process (this one is woken directly) for a rescan."""
@@ -205,8 +218,10 @@ def join_server(directory: str | Path | None) -> None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         if "prometheus_client" in sys.modules:
             # It chose single-process values when it was imported; a folder now would hide them.
-            log.warning("prometheus_client was imported before the application, so /metrics reports this "
-                        "process only; set PROMETHEUS_MULTIPROC_DIR in the environment instead")
+            log.warning(
+                "prometheus_client was imported before the application, so /metrics reports this "
+                "process only; set PROMETHEUS_MULTIPROC_DIR in the environment instead"
+            )
         else:
             samples = directory / SAMPLES_DIR
     try:
@@ -231,14 +246,23 @@ def join_server(directory: str | Path | None) -> None:
                 raise PermissionError(f"{samples} is not writable by this process")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(samples)
     except OSError as exc:
-        log.warning("Cannot join the shared folder %s (%s): entries and samples of an earlier start stay, and "
-                    "/metrics may report this process only. Check MODELHOST_STATE_DIR.", directory, exc)
+        log.warning(
+            "Cannot join the shared folder %s (%s): entries and samples of an earlier start stay, and "
+            "/metrics may report this process only. Check MODELHOST_STATE_DIR.",
+            directory,
+            exc,
+        )
 
 
 def _clear_earlier_start(directory: Path, samples: Path | None) -> None:
     """Remove what processes of an earlier start left: the start script's list, and their samples."""
-    leftovers = [*directory.glob(f"{_PREFIX}*.json"), directory / RELOAD_FILE, *directory.glob(".tmp-*"),
-                 *directory.glob(f"{_DEFAULT_PREFIX}*"), directory / STARTED_FILE]
+    leftovers = [
+        *directory.glob(f"{_PREFIX}*.json"),
+        directory / RELOAD_FILE,
+        *directory.glob(".tmp-*"),
+        *directory.glob(f"{_DEFAULT_PREFIX}*"),
+        directory / STARTED_FILE,
+    ]
     if samples is not None:
         leftovers += samples.glob("*.db")
     for path in leftovers:

@@ -13,6 +13,7 @@ loaded, and it marks the models readiness counts (those that have served). A pro
 a running server adopts the server's memory of both (``app.core.fleet``), so it routes and reports
 readiness like its neighbours.
 """
+
 from __future__ import annotations
 
 import logging
@@ -94,8 +95,11 @@ class ModelRegistry:
         entry = model.versions.get(number)  # type: ignore[arg-type]
         if entry is None:
             if (name, number) in self.loading:
-                raise ModelNotReady(f"Model '{name}' version {number} is loading; it answers within seconds.",
-                                    see=SEE_REPOSITORY, retry_after=1)
+                raise ModelNotReady(
+                    f"Model '{name}' version {number} is loading; it answers within seconds.",
+                    see=SEE_REPOSITORY,
+                    retry_after=1,
+                )
             if len(text) > 20:
                 text = text[:20] + "..."
             known = ", ".join(str(v) for v in model.versions)
@@ -117,8 +121,10 @@ class ModelRegistry:
             raise ModelNotFound(f"Model '{name}' has no label '{shown}'; its labels are {known}.")
         entry = model.versions.get(number)
         if entry is None:
-            raise ModelNotReady(f"Label '{label}' of model '{name}' names version {number}, which is not loaded. "
-                                "Copy that version into the repository or change the label in serving.json.")
+            raise ModelNotReady(
+                f"Label '{label}' of model '{name}' names version {number}, which is not loaded. "
+                "Copy that version into the repository or change the label in serving.json."
+            )
         return entry
 
     def plot_file(self, entry: ModelVersion, kind: str) -> BinaryIO:
@@ -130,8 +136,10 @@ class ModelRegistry:
         """
         plot = self.repository.open_plot(entry.path, (entry.metadata.get("plots") or {}).get(kind))
         if plot is None:
-            raise ModelNotFound(f"Model '{entry.name}' version {entry.version} has no plot '{kind}'; "
-                                "its model card lists the plots it has.")
+            raise ModelNotFound(
+                f"Model '{entry.name}' version {entry.version} has no plot '{kind}'; "
+                "its model card lists the plots it has."
+            )
         return plot
 
     def all_ready(self) -> bool:
@@ -164,8 +172,9 @@ class ModelRegistry:
         except Exception as exc:  # noqa: BLE001 - whatever breaks one version must not stop the others
             entry.runtime = None
             expected = isinstance(exc, LoadError)
-            entry.error = self._public(str(exc) if expected else
-                                       f"loading failed unexpectedly ({type(exc).__name__}: {exc})")
+            entry.error = self._public(
+                str(exc) if expected else f"loading failed unexpectedly ({type(exc).__name__}: {exc})"
+            )
             log.error("Model %s version %s failed to load: %s", name, version, exc, exc_info=not expected)
             try:
                 entry.recorded = self.repository.read_metadata(path) or {}
@@ -177,8 +186,14 @@ class ModelRegistry:
         LOADS.labels(name, str(version), entry.status).inc()
         LOAD_SECONDS.labels(name, str(version)).observe(entry.load_seconds)
         if entry.runtime is not None:
-            log.info("Loaded model %s version %s (%s, %d features) in %.0f ms", name, version,
-                     entry.runtime.metadata["task"], len(entry.runtime.schema.names), entry.load_seconds * 1000)
+            log.info(
+                "Loaded model %s version %s (%s, %d features) in %.0f ms",
+                name,
+                version,
+                entry.runtime.metadata["task"],
+                len(entry.runtime.schema.names),
+                entry.load_seconds * 1000,
+            )
         return entry
 
     def adopt(self, last_good: dict[str, int], started: bool) -> None:
@@ -195,8 +210,9 @@ class ModelRegistry:
         one at a time, and the first of them must not become the default a pinned one falls back on.
         """
         with self._lock:
-            model = Model.build(model.name, model.versions, model.serving, model.serving_error,
-                                previous=self._last_good.get(model.name))
+            model = Model.build(
+                model.name, model.versions, model.serving, model.serving_error, previous=self._last_good.get(model.name)
+            )
             for number in model.versions:
                 self.unloaded.pop((model.name, number), None)
             self._models = {**self._models, model.name: model}
@@ -234,8 +250,12 @@ class ModelRegistry:
             model = self._models.get(entry.name)
             old = model.versions.get(entry.version) if model is not None else None
             if entry.runtime is None and old is not None and old.runtime is not None:
-                log.error("Model %s version %s: the changed files failed to load; the copy loaded before keeps "
-                          "serving. Fix or restore the files.", entry.name, entry.version)
+                log.error(
+                    "Model %s version %s: the changed files failed to load; the copy loaded before keeps "
+                    "serving. Fix or restore the files.",
+                    entry.name,
+                    entry.version,
+                )
                 entry = replace(old, fingerprint=entry.fingerprint, reload_error=entry.error)
             if model is None:
                 config, error = self._configs.get(entry.name, (ServingConfig(), None))

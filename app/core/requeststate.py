@@ -3,6 +3,7 @@
 Logging, metrics and error documents read it; the dataplane fills in the model fields. The
 HTTP layer keeps one per request (``app.http.state``); the dataplane receives it as an argument.
 """
+
 from __future__ import annotations
 
 import time

@@ -4,6 +4,7 @@ What the file (``app.storage.serving``) asks for applies only to versions that l
 default that is not loaded leaves the model's last good default in force (``app.core.registry``),
 and a canary that is not loaded gets no traffic.
 """
+
 from __future__ import annotations
 
 import random

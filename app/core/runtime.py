@@ -3,6 +3,7 @@
 This is the only module that knows about joblib, pickle, skops and numpy types; the HTTP
 layer hands it validated columns and gets back JSON-native lists.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -164,9 +165,12 @@ class Runtime:
 
     def _typed_columns(self, columns: dict[str, Any]) -> dict[str, Any]:
         # Whole-number features stay integers, as the pipeline saw them in training.
-        return {f["name"]: _int64(columns[f["name"]])
-                if features.type_name(f) == "integer" and isinstance(columns[f["name"]], np.ndarray) else columns[f["name"]]
-                for f in self.metadata["features"]}
+        return {
+            f["name"]: _int64(columns[f["name"]])
+            if features.type_name(f) == "integer" and isinstance(columns[f["name"]], np.ndarray)
+            else columns[f["name"]]
+            for f in self.metadata["features"]
+        }
 
     def stack(self, matrices: list[Any]) -> Any:
         """Several requests' inputs as one, rows in order (for a batched call)."""
@@ -179,8 +183,10 @@ class Runtime:
         # The schema has already ruled out NaN and infinities, so scikit-learn's own finiteness
         # scan and parameter checks are skipped (thread-local setting; a third of the latency).
         # Overflow to infinity or NaN is not warned about: unusable_rows() turns it into the client's 422.
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True), \
-                np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with (
+            sklearn.config_context(assume_finite=True, skip_parameter_validation=True),
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
             predictions = np.asarray(self.estimator.predict(matrix))
             probs = None
             if probabilities and self.supports_probabilities:
@@ -197,17 +203,23 @@ class Runtime:
         try:
             batch = self.schema.parse(self.schema.example(), 1)
         except InvalidInput as exc:
-            raise LoadError(f"the example instance of {where} is not valid input ({exc.detail}); fix the features' "
-                            f"'example' values in {METADATA_FILE}") from None
+            raise LoadError(
+                f"the example instance of {where} is not valid input ({exc.detail}); fix the features' "
+                f"'example' values in {METADATA_FILE}"
+            ) from None
         try:
             predictions, _ = self.predict_arrays(self.matrix(batch), self.supports_probabilities)
         except Exception as exc:  # noqa: BLE001 - any failure means the version cannot serve
-            raise LoadError(f"a trial prediction of the example instance failed "
-                            f"({_public_failure(exc, f'The trial prediction of {where}')}); "
-                            f"the estimator does not take the input {METADATA_FILE} describes") from None
+            raise LoadError(
+                f"a trial prediction of the example instance failed "
+                f"({_public_failure(exc, f'The trial prediction of {where}')}); "
+                f"the estimator does not take the input {METADATA_FILE} describes"
+            ) from None
         if len(predictions) != 1:
-            raise LoadError(f"a trial prediction of one instance returned {len(predictions)} predictions; "
-                            "the artifact is not an estimator modelhost can serve")
+            raise LoadError(
+                f"a trial prediction of one instance returned {len(predictions)} predictions; "
+                "the artifact is not an estimator modelhost can serve"
+            )
 
     def unusable_rows(self, predictions: np.ndarray, probs: np.ndarray | None) -> list[int]:
         """Rows whose prediction or probabilities are NaN or infinite (no answer a client can use)."""
@@ -220,8 +232,9 @@ class Runtime:
             bad |= ~np.isfinite(probs).all(axis=1)
         return np.flatnonzero(bad).tolist()
 
-    def to_native(self, predictions: np.ndarray,
-                  probs: np.ndarray | None) -> tuple[list[Any], list[dict[str, float]] | None]:
+    def to_native(
+        self, predictions: np.ndarray, probs: np.ndarray | None
+    ) -> tuple[list[Any], list[dict[str, float]] | None]:
         """Predictions as JSON natives, probabilities as one ``{label: p}`` per row."""
         labels = self._labels
         return predictions.tolist(), None if probs is None else [dict(zip(labels, row)) for row in probs.tolist()]
@@ -231,8 +244,7 @@ class Runtime:
         log.warning("Model %s v%s rejected the input: %s", self.metadata["name"], self.metadata["version"], exc)
         return InvalidInput(f"The model rejected the input: {without_server_paths(str(exc))}")
 
-    def predict(self, columns: dict[str, Any],
-                probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
+    def predict(self, columns: dict[str, Any], probabilities: bool) -> tuple[list[Any], list[dict[str, float]] | None]:
         """Predict validated feature columns in one unbatched call, as JSON values (tools and checks).
 
         Requests predict through ``app.core.dataplane``, which batches them and turns a rejected
@@ -253,8 +265,7 @@ def _int64(values: np.ndarray) -> np.ndarray:
     return whole
 
 
-def open_version(repository: Repository, directory: Path, name: str, version: int,
-                 trusted_types: list[str]) -> Runtime:
+def open_version(repository: Repository, directory: Path, name: str, version: int, trusted_types: list[str]) -> Runtime:
     """Load one version directory: verify, deserialize, and build its runtime.
 
     Only files that resolve inside the repository are read, and ``model.json`` is checked for

@@ -12,6 +12,7 @@ prometheus_client is imported inside the functions: it picks its multi-process m
 imported, which must come after ``app.core.fleet.join_server`` has set the folder, and the fleet
 imports this module before that.
 """
+
 from __future__ import annotations
 
 import fcntl

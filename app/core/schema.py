@@ -3,6 +3,7 @@
 One ``InputSchema`` per model version produces both the JSON Schemas the API docs show and
 the compiled validators that check requests, so documentation and behaviour cannot drift.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,15 +20,19 @@ from app.core.violations import INT64_RANGE, Locate, Violations, json_type
 #: Integer values (features and ids) are whole numbers a signed 64-bit integer holds: larger ones
 #: reach the model wrapped or rounded, and an id could not be echoed exactly.
 _INT64 = {"minimum": -INT64_MAX, "maximum": INT64_MAX}
-_ID_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "integer", **_INT64}],
-              "description": f"Echoed back with the prediction: a string, or a whole number from {INT64_RANGE}."}
+_ID_SCHEMA = {
+    "anyOf": [{"type": "string"}, {"type": "integer", **_INT64}],
+    "description": f"Echoed back with the prediction: a string, or a whole number from {INT64_RANGE}.",
+}
 #: The envelope of a request of many instances, checked before the instances one by one.
-_ENVELOPE = Draft202012Validator({
-    "type": "object",
-    "properties": {"instances": {"type": "array", "minItems": 1}},
-    "required": ["instances"],
-    "additionalProperties": False,
-})
+_ENVELOPE = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {"instances": {"type": "array", "minItems": 1}},
+        "required": ["instances"],
+        "additionalProperties": False,
+    }
+)
 
 
 @dataclass
@@ -103,32 +108,50 @@ class InputSchema:
         file written the way the example is: the header naming the features in order, commas,
         plain values, one row per line.
         """
+
         def literal(text: str) -> str:  # a cell holding exactly this text, quoted as CSV needs, as a pattern
             if any(c in text for c in ',"\r\n'):
                 text = '"' + text.replace('"', '""') + '"'
             return "".join("\\" + c if c in "\\^$.|?*+()[]{}/" else c for c in text)
 
-        kinds = {"integer": r"-?(?:0|[1-9][0-9]{0,17})",  # at most 18 digits: always a 64-bit integer
-                 "boolean": "(?:" + "|".join(TRUE_WORDS + FALSE_WORDS) + ")",
-                 "string": r'[^,"\r\n]+',
-                 "number": r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,2})?"}
-        cells = ["(?:" + "|".join(literal(str(v)) for v in f["enum"]) + ")" if f.get("enum")
-                 else kinds[type_name(f)] for f in self.features]
+        kinds = {
+            "integer": r"-?(?:0|[1-9][0-9]{0,17})",  # at most 18 digits: always a 64-bit integer
+            "boolean": "(?:" + "|".join(TRUE_WORDS + FALSE_WORDS) + ")",
+            "string": r'[^,"\r\n]+',
+            "number": r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,2})?",
+        }
+        cells = [
+            "(?:" + "|".join(literal(str(v)) for v in f["enum"]) + ")" if f.get("enum") else kinds[type_name(f)]
+            for f in self.features
+        ]
         csv = "^" + ",".join(map(literal, self.names)) + r"(?:\n" + ",".join(cells) + r")+\n?$"
         example = self.example()
         instance = {**self.instance, "example": example}
-        schemas = {"instance": instance, "instances": _instances_schema(instance),
-                   "csv": {"type": "string", "pattern": csv}}
-        values = [{k: v for k, v in feature_schema(f).items() if k != "description" and not k.startswith("x-")}
-                  for f in self.features]
+        schemas = {
+            "instance": instance,
+            "instances": _instances_schema(instance),
+            "csv": {"type": "string", "pattern": csv},
+        }
+        values = [
+            {k: v for k, v in feature_schema(f).items() if k != "description" and not k.startswith("x-")}
+            for f in self.features
+        ]
         if all(v == values[0] for v in values):
-            schemas["rows"] = _instances_schema({
-                "type": "array", "minItems": len(self.names), "maxItems": len(self.names), "items": values[0],
-                "description": self.row["description"], "example": list(example.values())})
+            schemas["rows"] = _instances_schema(
+                {
+                    "type": "array",
+                    "minItems": len(self.names),
+                    "maxItems": len(self.names),
+                    "items": values[0],
+                    "description": self.row["description"],
+                    "example": list(example.values()),
+                }
+            )
         else:
             schemas["instances"]["description"] = (
                 "Instances by name. Rows of values in feature order (" + ", ".join(self.names) + ") are "
-                "accepted too; OpenAPI 3.0 cannot describe rows whose values are of different types.")
+                "accepted too; OpenAPI 3.0 cannot describe rows whose values are of different types."
+            )
         return schemas
 
     def example(self) -> dict[str, Any]:
@@ -163,20 +186,23 @@ class InputSchema:
             if self.numeric:
                 values = instances if rows else list(map(self._values_of, instances))
                 ids = None if rows else [inst.get("id") for inst in instances]
-                return self._array_batch(np.array(values, dtype=np.float64), single=False,
-                                         ids=ids if ids and any(i is not None for i in ids) else None)
+                return self._array_batch(
+                    np.array(values, dtype=np.float64),
+                    single=False,
+                    ids=ids if ids and any(i is not None for i in ids) else None,
+                )
             if rows:
                 columns = dict(zip(self.names, map(list, zip(*instances))))
                 return Batch(columns, len(instances), single=False, ids=None)
             columns = {n: [inst[n] for inst in instances] for n in self.names}
             ids = [inst.get("id") for inst in instances]
-            return Batch(columns, len(instances), single=False,
-                         ids=ids if any(i is not None for i in ids) else None)
+            return Batch(columns, len(instances), single=False, ids=ids if any(i is not None for i in ids) else None)
         if not isinstance(body, dict):
             raise InvalidInput(
                 "The body must be a JSON object: one instance with features by name, or "
                 '{"instances": [...]} with objects or rows.',
-                errors=[{"path": "", "message": f"must be an object, got {json_type(body)}"}], see=SEE_EXAMPLES,
+                errors=[{"path": "", "message": f"must be an object, got {json_type(body)}"}],
+                see=SEE_EXAMPLES,
             )
         if not self._fast_check([body], rows=False):
             violations = Violations()
@@ -254,8 +280,9 @@ class InputSchema:
         if isinstance(instances, list):
             validator = self._row_validator if rows else self._single_validator
             for index, item in enumerate(instances):
-                if not self._fast_check([item], rows) and \
-                        not violations.add(validator.iter_errors(item), ("instances", index)):
+                if not self._fast_check([item], rows) and not violations.add(
+                    validator.iter_errors(item), ("instances", index)
+                ):
                     break
         violations.raise_if_any()
 

@@ -17,6 +17,7 @@ With ``escape_formulas``, every cell of the answer that a spreadsheet would run 
 (one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a single quote
 in front, as OWASP recommends against CSV injection; numbers such as ``-1.5`` stay as they are.
 """
+
 from __future__ import annotations
 
 import csv
@@ -78,8 +79,14 @@ def output_columns(runtime: Runtime, probabilities: bool) -> list[str]:
     return ["prediction", *(f"probability_{c}" for c in (runtime.classes if probabilities else []))]
 
 
-def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: CsvLimits, predict: Predict,
-              escape_formulas: bool = False) -> ScoredFile:
+def score_csv(
+    stream: IO[bytes],
+    runtime: Runtime,
+    probabilities: bool,
+    limits: CsvLimits,
+    predict: Predict,
+    escape_formulas: bool = False,
+) -> ScoredFile:
     """Score every row of a CSV file with a header; InvalidInput lists every failing line.
 
     ``predict`` predicts one chunk's validated rows (given the line of each), as every request is
@@ -99,16 +106,28 @@ def score_csv(stream: IO[bytes], runtime: Runtime, probabilities: bool, limits: 
                     else:
                         _check_row(chunk, int(position), runtime.schema, columns, report)
                 if not report.failed:  # after a failure: validate on, write nothing
-                    spool.write(_scored(chunk, columns, runtime, probabilities, predict, source.sep,
-                                        header=rows == 0, escape_formulas=escape_formulas))
+                    spool.write(
+                        _scored(
+                            chunk,
+                            columns,
+                            runtime,
+                            probabilities,
+                            predict,
+                            source.sep,
+                            header=rows == 0,
+                            escape_formulas=escape_formulas,
+                        )
+                    )
                     rows += len(chunk)
         except Unreadable as exc:
             report.add([exc.error], detail=exc.detail)
         if report.failed:
             raise InvalidInput(report.detail or report.summary(), errors=report.errors)
         if rows == 0:
-            raise InvalidInput("The file has a header but no data rows; add one row per instance to score.",
-                               errors=[{"path": "line 2", "message": "is missing: the file has no data rows"}])
+            raise InvalidInput(
+                "The file has a header but no data rows; add one row per instance to score.",
+                errors=[{"path": "line 2", "message": "is missing: the file has no data rows"}],
+            )
         unless_scored.pop_all()  # the spool is the caller's now; download() closes it once sent
     return ScoredFile(spool, rows, spool.tell())
 
@@ -151,25 +170,36 @@ class _Report:
     def add(self, errors: list[dict[str, str]], detail: str | None = None) -> None:
         """Count one failing line and list its problems while there is room."""
         self.failed, self.detail = self.failed + 1, detail or self.detail
-        self.errors.extend(errors[:MAX_REPORTED - len(self.errors)])
+        self.errors.extend(errors[: MAX_REPORTED - len(self.errors)])
 
     def summary(self) -> str:
         problems = listed([f"{e['path']} {e['message']}".strip() for e in self.errors], 3, "; ", see_errors=True)
         capped = f" (only the first {MAX_REPORTED} problems are listed)" if self.full else ""
-        return (f"{self.failed} line(s) of the file failed validation, so nothing was scored: {problems}"
-                f"{capped}. Fix those lines and send the whole file again.")
+        return (
+            f"{self.failed} line(s) of the file failed validation, so nothing was scored: {problems}"
+            f"{capped}. Fix those lines and send the whole file again."
+        )
 
 
 def _check_header(header: list[str], schema: InputSchema) -> None:
     # Columns without a name are kept like any other; only named ones must be unique.
-    errors = [{"path": f"line 1/{name}", "message": "appears more than once in the header"}
-              for name, count in sorted(Counter(header).items()) if count > 1 and name]
-    errors += [{"path": f"line 1/{name}", "message": "is missing: the header must name this column"}
-               for name in schema.names if name not in header]
+    errors = [
+        {"path": f"line 1/{name}", "message": "appears more than once in the header"}
+        for name, count in sorted(Counter(header).items())
+        if count > 1 and name
+    ]
+    errors += [
+        {"path": f"line 1/{name}", "message": "is missing: the header must name this column"}
+        for name in schema.names
+        if name not in header
+    ]
     if errors:
         hint = "" if set(header) & set(schema.names) else " Is the first line a header row?"
-        raise InvalidInput(f"The header row must name each of these columns once: {', '.join(schema.names)} "
-                           f"(other columns are kept as they are).{hint}", errors=errors)
+        raise InvalidInput(
+            f"The header row must name each of these columns once: {', '.join(schema.names)} "
+            f"(other columns are kept as they are).{hint}",
+            errors=errors,
+        )
 
 
 def _coerce(chunk: Chunk, schema: InputSchema) -> tuple[dict[str, Any], np.ndarray]:
@@ -237,7 +267,7 @@ def _whole_numbers(text: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     if values is not None:
         return values, values != -(2**63)  # -2^63 is outside the range JSON takes (app/core/violations.py)
     number = _numbers(text)
-    ok = (np.floor(number) == number) & (np.abs(number) < 2.0 ** 53)
+    ok = (np.floor(number) == number) & (np.abs(number) < 2.0**53)
     return (number.astype(np.int64) if ok.all() else number.astype(object)), ok
 
 
@@ -252,15 +282,32 @@ def _check_row(chunk: Chunk, position: int, schema: InputSchema, columns: dict[s
     try:
         schema.parse(typed, 1)
     except InvalidInput as exc:
-        report.add([{"path": f"line {line}/{e['path']}", "message": "is empty: every row needs a value in this "
-                     "column" if not raw.get(e["path"], "x").strip() else e["message"]} for e in exc.errors or []])
+        report.add(
+            [
+                {
+                    "path": f"line {line}/{e['path']}",
+                    "message": "is empty: every row needs a value in this " "column"
+                    if not raw.get(e["path"], "x").strip()
+                    else e["message"],
+                }
+                for e in exc.errors or []
+            ]
+        )
         return
     for name in schema.names:
         columns[name][position] = typed[name]
 
 
-def _scored(chunk: Chunk, columns: dict[str, Any], runtime: Runtime, probabilities: bool, predict: Predict,
-            sep: str, header: bool, escape_formulas: bool) -> bytes:
+def _scored(
+    chunk: Chunk,
+    columns: dict[str, Any],
+    runtime: Runtime,
+    probabilities: bool,
+    predict: Predict,
+    sep: str,
+    header: bool,
+    escape_formulas: bool,
+) -> bytes:
     predictions, probs = predict(Batch(columns, len(chunk), single=False, ids=None), chunk.lines)
     replaced = output_columns(runtime, probabilities)
     kept = [i for i, name in enumerate(chunk.header) if name not in replaced]

@@ -3,6 +3,7 @@
 Plain data, free of Flask: ``app.core.registry`` makes and replaces them, everything else reads
 them. A :class:`Model` is immutable; a change to its versions or routing is a new one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,8 +56,9 @@ class ModelVersion:
     def ready_runtime(self) -> Runtime:
         """The runtime, or ModelNotReady saying why this version cannot predict."""
         if self.runtime is None:
-            raise ModelNotReady(f"Model '{self.name}' version {self.version} failed to load: {self.error}.",
-                                see=SEE_READINESS)
+            raise ModelNotReady(
+                f"Model '{self.name}' version {self.version} failed to load: {self.error}.", see=SEE_READINESS
+            )
         return self.runtime
 
 
@@ -72,8 +74,14 @@ class Model:
     serving_error: str | None = None
 
     @classmethod
-    def build(cls, name: str, versions: dict[int, ModelVersion], serving: ServingConfig = NO_SERVING,
-              serving_error: str | None = None, previous: int | None = None) -> Model:
+    def build(
+        cls,
+        name: str,
+        versions: dict[int, ModelVersion],
+        serving: ServingConfig = NO_SERVING,
+        serving_error: str | None = None,
+        previous: int | None = None,
+    ) -> Model:
         """The model with its routing resolved; ``previous`` is the default in force before this change."""
         ordered = dict(sorted(versions.items()))
         loaded = [number for number, entry in ordered.items() if entry.runtime is not None]

@@ -4,6 +4,7 @@ The list is capped at ``MAX_ERRORS`` entries and collecting stops once it is ful
 of ten thousand empty objects costs a few entries' work and answers a few kilobytes, not
 hundreds of thousands of entries.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -59,8 +60,10 @@ class Violations:
         errors = sorted(self._unique.values(), key=lambda e: e.get("order", e["path"]))
         detail = summary(errors)
         if self.truncated:
-            detail += (f". Only the first {MAX_ERRORS} problems are listed and validation stopped there; "
-                       "fix these and send the request again to see whether more remain")
+            detail += (
+                f". Only the first {MAX_ERRORS} problems are listed and validation stopped there; "
+                "fix these and send the request again to see whether more remain"
+            )
         raise InvalidInput(detail, errors=errors)
 
 
@@ -81,7 +84,9 @@ def _pointer(path: Iterable[Any]) -> str:
     return "/".join(str(p) for p in path)
 
 
-def describe(error: ValidationError, prefix: tuple[Any, ...] = (), locate: Locate | None = None) -> list[dict[str, str]]:
+def describe(
+    error: ValidationError, prefix: tuple[Any, ...] = (), locate: Locate | None = None
+) -> list[dict[str, str]]:
     """Turn one jsonschema error into one entry per offending field, in plain words.
 
     With ``locate``, each path is the protocol's own name for the place (the entries keep the order
@@ -112,8 +117,10 @@ def _described(error: ValidationError, where: list[Any]) -> list[dict[str, str]]
     if error.validator == "additionalProperties":
         known = error.schema.get("properties", {})
         extra = islice((k for k in error.instance if k not in known), MAX_ERRORS)
-        return [{"path": _pointer(where + [k]), "message": "is not a feature of this model", "kind": "unknown"}
-                for k in extra]
+        return [
+            {"path": _pointer(where + [k]), "message": "is not a feature of this model", "kind": "unknown"}
+            for k in extra
+        ]
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected

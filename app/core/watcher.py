@@ -17,6 +17,7 @@ folder, where a process that starts later takes it over before its first scan.
 ``POST /v1/repository/reload`` wakes the thread at once, and through ``app.core.fleet`` the
 threads of the other processes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,11 @@ def read_serving(registry: ModelRegistry, name: str, last_good: ServingConfig) -
         text = registry.repository.read_serving(name)
         return (ServingConfig() if text is None else parse_serving(text, where)), None
     except (OSError, LoadError, ServingFileError) as exc:
-        detail = (str(exc) if not isinstance(exc, OSError) else
-                  f"{where} cannot be read ({exc.strerror or type(exc).__name__}); fix its permissions")
+        detail = (
+            str(exc)
+            if not isinstance(exc, OSError)
+            else f"{where} cannot be read ({exc.strerror or type(exc).__name__}); fix its permissions"
+        )
         kept = "the last good one stays in force" if last_good != ServingConfig() else "none is in force"
         log.error("Model %s: refusing its serving file, %s: %s", name, kept, detail)
         return last_good, detail
@@ -54,8 +58,9 @@ def read_serving(registry: ModelRegistry, name: str, last_good: ServingConfig) -
 class Watcher:
     """Scans the repository and applies what changed to the registry, one scan at a time."""
 
-    def __init__(self, registry: ModelRegistry, poll_seconds: float, fleet: Fleet | None = None,
-                 settle_seconds: float = 1.0) -> None:
+    def __init__(
+        self, registry: ModelRegistry, poll_seconds: float, fleet: Fleet | None = None, settle_seconds: float = 1.0
+    ) -> None:
         self.registry = registry
         self.poll_seconds = poll_seconds
         self.settle_seconds = settle_seconds
@@ -132,8 +137,15 @@ class Watcher:
         if self.registry.started:
             self.fleet.record_started()
 
-    def _stable(self, key: tuple[str, ...], fingerprint: Any, newest: float, now: float, wall: float,
-                seen_now: set[tuple[str, ...]]) -> bool:
+    def _stable(
+        self,
+        key: tuple[str, ...],
+        fingerprint: Any,
+        newest: float,
+        now: float,
+        wall: float,
+        seen_now: set[tuple[str, ...]],
+    ) -> bool:
         """Whether changed files have stayed the same for ``settle_seconds`` (and nothing was written meanwhile)."""
         seen_now.add(key)
         first = self._seen.get(key)
@@ -141,8 +153,9 @@ class Watcher:
             self._seen[key] = first = (fingerprint, now)
         return now - first[1] >= self.settle_seconds and wall - newest >= self.settle_seconds
 
-    def _apply_version(self, name: str, number: int, files: VersionFiles, now: float, wall: float,
-                       seen_now: set[tuple[str, ...]]) -> bool:
+    def _apply_version(
+        self, name: str, number: int, files: VersionFiles, now: float, wall: float, seen_now: set[tuple[str, ...]]
+    ) -> bool:
         model = self.registry.find(name)
         entry = model.versions.get(number) if model is not None else None
         if entry is not None and entry.fingerprint == files.fingerprint:
@@ -167,8 +180,9 @@ class Watcher:
         before = self._serving.get(files.name)
         if files.serving == before and files.name in self._serving:
             return False
-        if files.serving is not None and not self._stable(("serving", files.name), files.serving,
-                                                          files.serving[1] / 1e9, now, wall, seen_now):
+        if files.serving is not None and not self._stable(
+            ("serving", files.name), files.serving, files.serving[1] / 1e9, now, wall, seen_now
+        ):
             return True
         self._serving[files.name] = files.serving
         config, error = read_serving(self.registry, files.name, self.registry.serving_config(files.name))
@@ -207,8 +221,11 @@ class Watcher:
             if not waiting:
                 return True
             if time.monotonic() >= deadline:
-                log.warning("A reload request waited %.0f s for processes %s to finish their rescan; they are still "
-                            "loading", timeout, ", ".join(str(p.get("pid")) for p in waiting))
+                log.warning(
+                    "A reload request waited %.0f s for processes %s to finish their rescan; they are still " "loading",
+                    timeout,
+                    ", ".join(str(p.get("pid")) for p in waiting),
+                )
                 return False
             time.sleep(0.05)
 

@@ -10,6 +10,7 @@ which the start script turns on with LDAP. REMOTE_USER is Apache's word alone: m
 from the user Apache authenticated, and a request header only ever becomes an ``HTTP_*`` key.
 The admin operations stay token-only.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -67,15 +68,19 @@ def require_token() -> None:
 def require_admin() -> None:
     """The request carries the admin token; 403 while none is configured or for the API token, else 401."""
     if current_app.config.get("ADMIN_TOKEN") is None:
-        raise Forbidden("Repository operations are turned off on this server. To turn them on, set "
-                        "MODELHOST_ADMIN_TOKEN (a token of its own, not MODELHOST_API_TOKEN) and send it as "
-                        "'Authorization: Bearer <admin token>'.")
+        raise Forbidden(
+            "Repository operations are turned off on this server. To turn them on, set "
+            "MODELHOST_ADMIN_TOKEN (a token of its own, not MODELHOST_API_TOKEN) and send it as "
+            "'Authorization: Bearer <admin token>'."
+        )
     supplied = bearer_token()
     if supplied is None:
         raise Unauthorized("This operation needs the admin token: send 'Authorization: Bearer <admin token>'.")
     if token_matches(supplied, "ADMIN_TOKEN"):
         return
     if token_matches(supplied):
-        raise Forbidden("The API token may not change the repository; this operation needs the admin token "
-                        "(MODELHOST_ADMIN_TOKEN).")
+        raise Forbidden(
+            "The API token may not change the repository; this operation needs the admin token "
+            "(MODELHOST_ADMIN_TOKEN)."
+        )
     raise Unauthorized("The bearer token is not the admin token; ask the operator for the current one.")

@@ -7,6 +7,7 @@ A gzip body may hold several members one after the other, as RFC 1952 allows and
 writes for concatenated files; they are read as one body, as ``gunzip`` reads them. Bytes after
 the compressed data that start no further member are refused, never ignored.
 """
+
 from __future__ import annotations
 
 import io
@@ -56,8 +57,11 @@ def content_coding() -> str | None:
     if coding in ("", "identity"):
         return None
     if coding not in _WBITS:
-        raise UnsupportedMediaType(f"Content-Encoding {coding!r} is not accepted; send the body uncompressed, or "
-                                   "compressed with gzip or deflate.", headers={"Accept-Encoding": ACCEPTED_CODINGS})
+        raise UnsupportedMediaType(
+            f"Content-Encoding {coding!r} is not accepted; send the body uncompressed, or "
+            "compressed with gzip or deflate.",
+            headers={"Accept-Encoding": ACCEPTED_CODINGS},
+        )
     return coding
 
 
@@ -105,37 +109,47 @@ def inflate(blocks: Iterable[bytes], coding: str, limit: int) -> Iterator[bytes]
                 inflater, expect = zlib.decompressobj(wbits), _GZIP_MAGIC
             if expect:  # the start of a further member, which may be split across blocks
                 seen = min(len(expect), len(view) - pos)
-                if view[pos:pos + seen] != expect[:seen]:
+                if view[pos : pos + seen] != expect[:seen]:
                     raise _trailing(coding)
                 expect = expect[seen:]
-            chunk = view[pos:pos + _STEP]
+            chunk = view[pos : pos + _STEP]
             try:
                 out = inflater.decompress(chunk, limit - size + 1)
             except zlib.error as exc:
-                raise InvalidInput(f"The body is not valid {coding} data ({exc}); compress it with {coding}, or "
-                                   "send it uncompressed without Content-Encoding.",
-                                   errors=[{"path": "", "message": f"is not valid {coding} data"}]) from None
+                raise InvalidInput(
+                    f"The body is not valid {coding} data ({exc}); compress it with {coding}, or "
+                    "send it uncompressed without Content-Encoding.",
+                    errors=[{"path": "", "message": f"is not valid {coding} data"}],
+                ) from None
             size += len(out)
             if size > limit:  # output stopped one byte past the limit: the rest is never inflated
-                raise PayloadTooLarge(f"The {coding} body inflates to more than the limit of {limit} bytes; send "
-                                      "fewer instances per request.")
+                raise PayloadTooLarge(
+                    f"The {coding} body inflates to more than the limit of {limit} bytes; send "
+                    "fewer instances per request."
+                )
             # Below the output limit zlib took the whole chunk, and kept what follows a member's end.
             pos += len(chunk) - len(inflater.unused_data)
             if out:
                 yield out
     if not inflater.eof:
-        raise InvalidInput(f"The {coding} body ends before its compressed data does; send the whole body.",
-                           errors=[{"path": "", "message": f"is truncated {coding} data"}])
+        raise InvalidInput(
+            f"The {coding} body ends before its compressed data does; send the whole body.",
+            errors=[{"path": "", "message": f"is truncated {coding} data"}],
+        )
 
 
 def _trailing(coding: str) -> InvalidInput:
     if coding == "deflate":
         what = "The deflate body goes on after its compressed data ends"
     else:
-        what = (f"The {coding} body goes on after its last member with bytes that are not a gzip member (several "
-                "members one after the other are read, as gunzip reads them)")
-    return InvalidInput(f"{what}; send only the compressed data, with nothing after it.",
-                        errors=[{"path": "", "message": f"has bytes after its {coding} data"}])
+        what = (
+            f"The {coding} body goes on after its last member with bytes that are not a gzip member (several "
+            "members one after the other are read, as gunzip reads them)"
+        )
+    return InvalidInput(
+        f"{what}; send only the compressed data, with nothing after it.",
+        errors=[{"path": "", "message": f"has bytes after its {coding} data"}],
+    )
 
 
 class _Inflating(io.RawIOBase):

@@ -17,6 +17,7 @@ cookies or HTTP authentication along. A front-end sends the bearer token explici
 Errors Apache answers itself (a body over the limit, for one) never reach this module; for
 those docker/apache/modelhost.conf adds the same headers (README, "CORS").
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,13 @@ API_PATHS = re.compile(rf"{urls.V1}/|{urls.V2}(?:/|$)|{urls.HEALTH}/")
 #: while a token is configured. Inference-Header-Content-Length is the OIP binary tensor extension.
 ALLOW_HEADERS = ("Content-Type", "X-Request-ID", "Inference-Header-Content-Length", "Content-Encoding")
 #: Response headers a front-end's script may read besides the safelisted ones (Content-Type, ...).
-EXPOSE_HEADERS = ("X-Request-ID", "Inference-Header-Content-Length", "WWW-Authenticate", "Retry-After",
-                  "Content-Encoding")
+EXPOSE_HEADERS = (
+    "X-Request-ID",
+    "Inference-Header-Content-Length",
+    "WWW-Authenticate",
+    "Retry-After",
+    "Content-Encoding",
+)
 METHODS = ("GET", "POST")
 #: Seconds a browser may reuse a preflight's answer (Chromium caps it at 7200).
 MAX_AGE_SECONDS = 600
@@ -49,23 +55,26 @@ def init_app(app: Flask) -> None:
         allow_headers.append("Authorization")
     # Every option is given here: flask-cors would otherwise take CORS_* keys from app.config, and
     # its defaults (every method and header, headers even without an Origin) are not ours.
-    CORS(app, resources={API_PATHS: {}},
-         origins=_origin_patterns(origins),
-         methods=list(METHODS),
-         allow_headers=allow_headers,
-         expose_headers=list(EXPOSE_HEADERS),
-         max_age=MAX_AGE_SECONDS,
-         supports_credentials=False,
-         # "*" echoes the request's Origin rather than sending "*", as Apache does for its own errors.
-         send_wildcard=False,
-         always_send=False,
-         # flask-cors adds Vary only with several origins; _vary_on_origin adds it to every answer.
-         vary_header=False,
-         automatic_options=True,
-         # Error responses pass through after_request like any other, so it needs no wrapping
-         # of Flask's exception handlers.
-         intercept_exceptions=False,
-         allow_private_network=False)
+    CORS(
+        app,
+        resources={API_PATHS: {}},
+        origins=_origin_patterns(origins),
+        methods=list(METHODS),
+        allow_headers=allow_headers,
+        expose_headers=list(EXPOSE_HEADERS),
+        max_age=MAX_AGE_SECONDS,
+        supports_credentials=False,
+        # "*" echoes the request's Origin rather than sending "*", as Apache does for its own errors.
+        send_wildcard=False,
+        always_send=False,
+        # flask-cors adds Vary only with several origins; _vary_on_origin adds it to every answer.
+        vary_header=False,
+        automatic_options=True,
+        # Error responses pass through after_request like any other, so it needs no wrapping
+        # of Flask's exception handlers.
+        intercept_exceptions=False,
+        allow_private_network=False,
+    )
     app.after_request(_vary_on_origin)
 
 

@@ -8,6 +8,7 @@ rule: what a request holds depends on the model, so ``openapi.model_docs`` makes
 per model from the predict view's docstring and each version's ``InputSchema``, and they join
 the template; the generic route itself stays out of the document.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,8 +44,9 @@ SWAGGER_CONFIG = {
     "openapi": "3.0.3",
     "uiversion": 3,
     "headers": [],
-    "specs": [{"endpoint": "apispec", "route": "/apispec.json", "rule_filter": documented,
-               "model_filter": lambda tag: True}],
+    "specs": [
+        {"endpoint": "apispec", "route": "/apispec.json", "rule_filter": documented, "model_filter": lambda tag: True}
+    ],
     "static_url_path": "/flasgger_static",
     "specs_route": "/apidocs/",
     "title": "modelhost API",
@@ -69,9 +71,14 @@ def template(app: Flask) -> dict[str, Any]:
     """flasgger's template: apidocs.yml, with this server's models and, with API_TOKEN, the token."""
     document = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
     registry = get_registry(app)
-    models = openapi.model_docs(registry, {"predict": operation(app, "api.predict", "post"),
-                                           "kserve": operation(app, "api.kserve.predict", "post"),
-                                           "infer": operation(app, "v2.infer", "post")})
+    models = openapi.model_docs(
+        registry,
+        {
+            "predict": operation(app, "api.predict", "post"),
+            "kserve": operation(app, "api.kserve.predict", "post"),
+            "infer": operation(app, "v2.infer", "post"),
+        },
+    )
     components = document["components"]
     components["schemas"].update(models.schemas)
     names = [model.name for model in registry.models()]
@@ -98,8 +105,10 @@ def admin_only(spec: dict[str, Any], configured: bool) -> dict[str, Any]:
         for operation in item.values():
             if isinstance(operation, dict) and operation.get("security") == [{"adminToken": []}]:
                 operation["security"] = []
-                operation["description"] = (operation.get("description", "") + "\n\nTurned off on this server "
-                                            "(no ADMIN_TOKEN configured): every request is answered 403.").strip()
+                operation["description"] = (
+                    operation.get("description", "") + "\n\nTurned off on this server "
+                    "(no ADMIN_TOKEN configured): every request is answered 403."
+                ).strip()
     return spec
 
 
@@ -131,8 +140,7 @@ class ModelhostSwagger(Swagger):
         self.generation = self.registry.generation
         self.base = template(app)
         self.lock = threading.Lock()
-        super().__init__(app, config=SWAGGER_CONFIG, template=copy.deepcopy(self.base), sanitizer=describe,
-                         merge=False)
+        super().__init__(app, config=SWAGGER_CONFIG, template=copy.deepcopy(self.base), sanitizer=describe, merge=False)
 
     def get_apispecs(self, endpoint: str = "apispec") -> dict[str, Any]:
         # flasgger fills the template's dictionaries in place: concurrent first requests, or

@@ -1,4 +1,5 @@
 """Liveness and readiness, kept apart from inference so probes never load the model path."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -75,8 +76,14 @@ def ready():
             if entry.reload_error:
                 item["reload_error"] = entry.reload_error
             versions.append(item)
-        models.append({"name": model.name, "status": model.status, "default_version": str(model.default_version),
-                       "versions": versions})
+        models.append(
+            {
+                "name": model.name,
+                "status": model.status,
+                "default_version": str(model.default_version),
+                "versions": versions,
+            }
+        )
     ok = registry.serving()
     response = jsonify({"status": "ready" if ok else "not ready", "models": models})
     response.status_code = 200 if ok else 503

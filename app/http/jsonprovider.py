@@ -1,4 +1,5 @@
 """Flask JSON provider backed by orjson, for fast request parsing and response encoding."""
+
 from __future__ import annotations
 
 from typing import Any

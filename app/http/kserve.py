@@ -8,6 +8,7 @@ Serving's columnar ``inputs``. Errors are the problem documents of /v1 with the 
 repeated as ``error``, where those clients read it (app/http/problems.py). The bodies are read by
 ``app.core.codecs.kserve``.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -59,6 +60,8 @@ def predict(name: str, version: str | None = None):
     state.protocol = "kserve_v1"
     entry = plane.serving(state, name, version)
     if not is_json(request.mimetype):
-        raise UnsupportedMediaType(f"Content-Type {request.mimetype or '(none)'} is not accepted here. Send "
-                                   "'Content-Type: application/json' with {\"instances\": [...]}.")
+        raise UnsupportedMediaType(
+            f"Content-Type {request.mimetype or '(none)'} is not accepted here. Send "
+            "'Content-Type: application/json' with {\"instances\": [...]}."
+        )
     return jsonify({"predictions": plane.predict_kserve(entry, state, decoded_body())})

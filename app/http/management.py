@@ -3,6 +3,7 @@
 ``GET /v1/repository`` needs what every /v1 path needs (the API token, when one is set);
 ``POST /v1/repository/reload`` needs the admin token, and is refused (403) while none is set.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -38,22 +39,31 @@ def _counts(processes: list[dict[str, Any]], name: str, version: str) -> dict[st
     return counts
 
 
-def _model_state(model: Model | None, name: str, registry: ModelRegistry, watcher: Watcher,
-                 processes: list[dict[str, Any]]) -> dict[str, Any]:
+def _model_state(
+    model: Model | None, name: str, registry: ModelRegistry, watcher: Watcher, processes: list[dict[str, Any]]
+) -> dict[str, Any]:
     """One model's entry: its routing in force, its serving file and each version's state."""
     versions: dict[int, dict[str, Any]] = {}
     for (model_name, number), gone in list(registry.unloaded.items()):
         if model_name == name:
-            versions[number] = {"version": str(number), "state": "unloaded", "unloaded_at": _time(gone.at),
-                                "reason": gone.reason}
+            versions[number] = {
+                "version": str(number),
+                "state": "unloaded",
+                "unloaded_at": _time(gone.at),
+                "reason": gone.reason,
+            }
     for (model_name, number), started in list(registry.loading.items()):
         if model_name == name:
             versions[number] = {"version": str(number), "state": "loading", "loading_since": _time(started)}
-    for number, entry in (model.versions.items() if model is not None else ()):
-        item: dict[str, Any] = {"version": str(number), "state": entry.status, "error": entry.error,
-                                "loaded_at": _time(entry.loaded_at),
-                                "load_seconds": None if entry.load_seconds is None else round(entry.load_seconds, 4),
-                                "sha256": entry.recorded.get("sha256")}
+    for number, entry in model.versions.items() if model is not None else ():
+        item: dict[str, Any] = {
+            "version": str(number),
+            "state": entry.status,
+            "error": entry.error,
+            "loaded_at": _time(entry.loaded_at),
+            "load_seconds": None if entry.load_seconds is None else round(entry.load_seconds, 4),
+            "sha256": entry.recorded.get("sha256"),
+        }
         if entry.reload_error:
             item["reload_error"] = entry.reload_error
         if (name, number) in registry.loading:

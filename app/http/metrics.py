@@ -7,6 +7,7 @@ script sets it and empties it at every start; elsewhere the processes keep their
 them, the samples of processes that ended are retired (app/core/telemetry.py): their gauges no longer
 count and their counts are folded into one file.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ predict view's docstring documents, with the model's request schemas (the schema
 validate its requests), examples that predict, and its CSV format. app/http/docs.py merges them
 into flasgger's template.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,12 +24,19 @@ from app.core.scoring import example_csv, output_columns
 from app.core import features
 from app.core.features import INT64_MAX
 
-_NO_PROBABILITIES = {"name": "probabilities", "in": "query", "required": False, "allowEmptyValue": True,
-                     "schema": {"type": "boolean", "enum": [False]},
-                     "description": "This model has no class probabilities: true is answered 400."}
-_CSV_PATTERN = (" The pattern is the file as the example shows it: the header naming the features in order, "
-                "commas, one row per line. The server reads more: other column orders and extra columns, ; or "
-                "tab delimiters, quoted values, CRLF line ends, numbers in any notation.")
+_NO_PROBABILITIES = {
+    "name": "probabilities",
+    "in": "query",
+    "required": False,
+    "allowEmptyValue": True,
+    "schema": {"type": "boolean", "enum": [False]},
+    "description": "This model has no class probabilities: true is answered 400.",
+}
+_CSV_PATTERN = (
+    " The pattern is the file as the example shows it: the header naming the features in order, "
+    "commas, one row per line. The server reads more: other column orders and extra columns, ; or "
+    "tab delimiters, quoted values, CRLF line ends, numbers in any notation."
+)
 
 
 @dataclass
@@ -45,8 +53,9 @@ def model_docs(registry: ModelRegistry, generic: dict[str, dict[str, Any]]) -> M
     docs = ModelDocs()
     for model in registry.models():
         for protocol, (make, default_path, version_path, operation_id) in _PROTOCOLS.items():
-            docs.paths.update(_model_paths(model, generic[protocol], docs.schemas, make,
-                                           (default_path, version_path, operation_id)))
+            docs.paths.update(
+                _model_paths(model, generic[protocol], docs.schemas, make, (default_path, version_path, operation_id))
+            )
         docs.tags.append({"name": model.name, "description": f"Model {model.name} ({model.summary()['task']})"})
     return docs
 
@@ -55,8 +64,9 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _model_paths(model: Model, generic: dict[str, Any], schemas: dict[str, Any], make: Any,
-                 paths_of: tuple[str, str, str]) -> dict[str, Any]:
+def _model_paths(
+    model: Model, generic: dict[str, Any], schemas: dict[str, Any], make: Any, paths_of: tuple[str, str, str]
+) -> dict[str, Any]:
     """The paths of one model in one protocol, its request schemas added to ``schemas``.
 
     The default version's schemas are ``<name>.*``. Versions whose requests are the default's
@@ -67,9 +77,13 @@ def _model_paths(model: Model, generic: dict[str, Any], schemas: dict[str, Any],
     default_path, version_path, operation_id = (p.replace("{model}", model.name) for p in paths_of)
     default = model.versions[model.default_version]
     alike = [number for number, entry in sorted(model.versions.items()) if _same_requests(entry, default)]
-    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string",
-               "enum": [str(v) for v in alike]},
-               "description": "Version number (versions with other features have paths of their own)"}
+    version = {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": [str(v) for v in alike]},
+        "description": "Version number (versions with other features have paths of their own)",
+    }
     paths = {default_path: {"post": make(generic, default, model.name, [], operation_id)}}
     chosen = make(generic, default, model.name, [version], f"{operation_id}_version")
     paths[version_path] = {"post": {**chosen, "summary": chosen["summary"] + " (a chosen version)"}}
@@ -81,7 +95,8 @@ def _model_paths(model: Model, generic: dict[str, Any], schemas: dict[str, Any],
             schemas[f"{keys[number]}.v2"] = v2_request_schema(entry.runtime)
         if number not in alike:
             paths[version_path.replace("{version}", str(number))] = {
-                "post": make(generic, entry, keys[number], [], f"{operation_id}_v{number}")}
+                "post": make(generic, entry, keys[number], [], f"{operation_id}_v{number}")
+            }
     if make is not _operation:
         return paths
     for label, number in sorted(model.routing.labels.items()):
@@ -97,12 +112,15 @@ def _same_requests(entry: ModelVersion, default: ModelVersion) -> bool:
     """Whether a version takes exactly the requests the default version takes."""
     if entry.runtime is None or default.runtime is None:
         return entry.runtime is default.runtime
-    return (entry.runtime.schema.instance == default.runtime.schema.instance
-            and entry.runtime.supports_probabilities == default.runtime.supports_probabilities)
+    return (
+        entry.runtime.schema.instance == default.runtime.schema.instance
+        and entry.runtime.supports_probabilities == default.runtime.supports_probabilities
+    )
 
 
-def _operation(predict: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]],
-               operation_id: str) -> dict[str, Any]:
+def _operation(
+    predict: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]], operation_id: str
+) -> dict[str, Any]:
     """The predict operation of one model version: the generic one with this version's requests.
 
     A loaded version's request schemas are the components ``<key>.*`` and its examples work;
@@ -113,10 +131,11 @@ def _operation(predict: dict[str, Any], entry: ModelVersion, key: str, path: lis
     query = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
     if entry.runtime is None:
         operation.pop("requestBody", None)
-        operation.update(summary=f"Predict with {entry.name} (version {entry.version} failed to load)",
-                         description="This version did not load, so every request is answered 503; "
-                                     "GET /health/ready says why.",
-                         responses={code: operation["responses"][code] for code in ("401", "503")})
+        operation.update(
+            summary=f"Predict with {entry.name} (version {entry.version} failed to load)",
+            description="This version did not load, so every request is answered 503; " "GET /health/ready says why.",
+            responses={code: operation["responses"][code] for code in ("401", "503")},
+        )
         operation["parameters"] = path
         if not path:
             del operation["parameters"]
@@ -128,8 +147,10 @@ def _operation(predict: dict[str, Any], entry: ModelVersion, key: str, path: lis
     example = runtime.schema.example()
     examples = {
         "one": {"summary": "One instance by name", "value": {"id": "1", **example}},
-        "many": {"summary": "Many instances by name",
-                 "value": {"instances": [{"id": "a", **example}, {"id": "b", **example}]}},
+        "many": {
+            "summary": "Many instances by name",
+            "value": {"instances": [{"id": "a", **example}, {"id": "b", **example}]},
+        },
         "rows": {"summary": "Rows in feature order", "value": {"instances": [list(example.values())]}},
     }
     if "rows" not in runtime.schema.openapi_schemas():  # OpenAPI 3.0 cannot describe its rows
@@ -149,8 +170,9 @@ def _operation(predict: dict[str, Any], entry: ModelVersion, key: str, path: lis
     return operation
 
 
-def _copy(generic: dict[str, Any], entry: ModelVersion, path: list[dict[str, Any]], operation_id: str,
-          summary: str) -> dict[str, Any]:
+def _copy(
+    generic: dict[str, Any], entry: ModelVersion, path: list[dict[str, Any]], operation_id: str, summary: str
+) -> dict[str, Any]:
     """The generic operation for one model version: its tag, id and summary, and only ``path`` as parameters.
 
     For a version that failed to load, every request is answered 503: no body, no examples.
@@ -162,15 +184,17 @@ def _copy(generic: dict[str, Any], entry: ModelVersion, path: list[dict[str, Any
         operation["parameters"] = path
     if entry.runtime is None:
         operation.pop("requestBody", None)
-        operation.update(summary=f"{summary} (version {entry.version} failed to load)",
-                         description="This version did not load, so every request is answered 503; "
-                                     "GET /health/ready says why.",
-                         responses={code: operation["responses"][code] for code in ("401", "503")})
+        operation.update(
+            summary=f"{summary} (version {entry.version} failed to load)",
+            description="This version did not load, so every request is answered 503; " "GET /health/ready says why.",
+            responses={code: operation["responses"][code] for code in ("401", "503")},
+        )
     return operation
 
 
-def _kserve_operation(kserve: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]],
-                      operation_id: str) -> dict[str, Any]:
+def _kserve_operation(
+    kserve: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]], operation_id: str
+) -> dict[str, Any]:
     """The KServe V1 :predict operation of one model version: the /v1 instance schemas, without ids."""
     operation = _copy(kserve, entry, path, operation_id, f"Predict with {entry.name} (KServe V1 / TF Serving)")
     if entry.runtime is None:
@@ -179,13 +203,17 @@ def _kserve_operation(kserve: dict[str, Any], entry: ModelVersion, key: str, pat
     forms = [f"{key}.instances"] + ([f"{key}.rows"] if "rows" in entry.runtime.schema.openapi_schemas() else [])
     operation["requestBody"]["content"]["application/json"] = {
         "schema": {"oneOf": [_ref(f) for f in forms]} if len(forms) > 1 else _ref(forms[0]),
-        "examples": {"rows": {"summary": "Rows in feature order", "value": {"instances": [list(example.values())]}},
-                     "objects": {"summary": "Instances by name", "value": {"instances": [example]}}}}
+        "examples": {
+            "rows": {"summary": "Rows in feature order", "value": {"instances": [list(example.values())]}},
+            "objects": {"summary": "Instances by name", "value": {"instances": [example]}},
+        },
+    }
     return operation
 
 
-def _infer_operation(infer: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]],
-                     operation_id: str) -> dict[str, Any]:
+def _infer_operation(
+    infer: dict[str, Any], entry: ModelVersion, key: str, path: list[dict[str, Any]], operation_id: str
+) -> dict[str, Any]:
     """The Open Inference Protocol infer operation of one model version, with its tensors and examples."""
     operation = _copy(infer, entry, path, operation_id, f"Infer with {entry.name} (Open Inference Protocol)")
     if entry.runtime is None:
@@ -193,14 +221,24 @@ def _infer_operation(infer: dict[str, Any], entry: ModelVersion, key: str, path:
     runtime = entry.runtime
     example = runtime.schema.example()
     outputs = [{"name": oip.PREDICT}] + ([{"name": oip.PROBABILITIES}] if runtime.supports_probabilities else [])
-    tensors = [{"name": n, "datatype": t["datatype"], "shape": [1], "data": [example[n]]}
-               for n, t in zip(runtime.schema.names, oip.tensor_metadata(runtime)["inputs"], strict=True)]
-    examples = {"features": {"summary": "One tensor per feature",
-                             "value": {"id": "1", "inputs": tensors, "outputs": outputs}}}
+    tensors = [
+        {"name": n, "datatype": t["datatype"], "shape": [1], "data": [example[n]]}
+        for n, t in zip(runtime.schema.names, oip.tensor_metadata(runtime)["inputs"], strict=True)
+    ]
+    examples = {
+        "features": {"summary": "One tensor per feature", "value": {"id": "1", "inputs": tensors, "outputs": outputs}}
+    }
     if oip.takes_matrix(runtime.schema):
-        examples["rows"] = {"summary": "The rows as one tensor", "value": {"id": "2", "inputs": [
-            {"name": "input-0", "datatype": "FP64", "shape": [1, len(example)], "data": list(example.values())}],
-            "outputs": outputs}}
+        examples["rows"] = {
+            "summary": "The rows as one tensor",
+            "value": {
+                "id": "2",
+                "inputs": [
+                    {"name": "input-0", "datatype": "FP64", "shape": [1, len(example)], "data": list(example.values())}
+                ],
+                "outputs": outputs,
+            },
+        }
     content = operation["requestBody"]["content"]
     content["application/json"] = {"schema": _ref(f"{key}.v2"), "examples": examples}
     return operation
@@ -219,39 +257,88 @@ def v2_request_schema(runtime: Runtime) -> dict[str, Any]:
     names = schema.names
     outputs: list[list[dict[str, str]]] = [[], [{"name": oip.PREDICT}]]
     if runtime.supports_probabilities:
-        outputs += [[{"name": oip.PROBABILITIES}], [{"name": oip.PREDICT}, {"name": oip.PROBABILITIES}],
-                    [{"name": oip.PROBABILITIES}, {"name": oip.PREDICT}]]
+        outputs += [
+            [{"name": oip.PROBABILITIES}],
+            [{"name": oip.PREDICT}, {"name": oip.PROBABILITIES}],
+            [{"name": oip.PROBABILITIES}, {"name": oip.PREDICT}],
+        ]
     if schema.numeric:
         # The INT64 datatype holds -2^63 too, which number features take; whole-number features
         # take -(2^63 - 1) to 2^63 - 1, as on /v1.
         kinds = {"INT64": {"type": "integer", "minimum": -INT64_MAX, "maximum": INT64_MAX}}
         if all(features.type_name(f) == "number" for f in schema.features):
             fp32 = NARROW_FLOAT_MAX["FP32"]  # beyond it an FP32 element would be infinite: refused
-            kinds = {"FP64": {"type": "number"}, "FP32": {"type": "number", "minimum": -fp32, "maximum": fp32},
-                     "INT64": {"type": "integer", "minimum": -INT64_MAX - 1, "maximum": INT64_MAX}}
-        inputs = {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": [{
-            "type": "object", "required": ["name", "datatype", "shape", "data"], "additionalProperties": False,
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "not": {"enum": names},
-                         "description": "Any name but a feature's, such as input-0"},
-                "datatype": {"type": "string", "enum": [datatype]},
-                "shape": {"type": "array", "items": {"type": "integer"}, "enum": [[1, len(names)]]},
-                "data": {"type": "array", "minItems": len(names), "maxItems": len(names), "items": item,
-                         "description": "The row's values in feature order: " + ", ".join(names)}}}
-            for datatype, item in kinds.items()]},
+            kinds = {
+                "FP64": {"type": "number"},
+                "FP32": {"type": "number", "minimum": -fp32, "maximum": fp32},
+                "INT64": {"type": "integer", "minimum": -INT64_MAX - 1, "maximum": INT64_MAX},
+            }
+        inputs = {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1,
+            "items": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["name", "datatype", "shape", "data"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {
+                                "type": "string",
+                                "minLength": 1,
+                                "not": {"enum": names},
+                                "description": "Any name but a feature's, such as input-0",
+                            },
+                            "datatype": {"type": "string", "enum": [datatype]},
+                            "shape": {"type": "array", "items": {"type": "integer"}, "enum": [[1, len(names)]]},
+                            "data": {
+                                "type": "array",
+                                "minItems": len(names),
+                                "maxItems": len(names),
+                                "items": item,
+                                "description": "The row's values in feature order: " + ", ".join(names),
+                            },
+                        },
+                    }
+                    for datatype, item in kinds.items()
+                ]
+            },
             "description": "The rows as one [n, n_features] tensor (here one row). One tensor per feature, "
-                           "named after it, of shape [n] or [n, 1], is accepted too: see the examples."}
+            "named after it, of shape [n] or [n, 1], is accepted too: see the examples.",
+        }
     else:
-        inputs = {"type": "array", "minItems": len(names), "maxItems": len(names),
-                  "description": "One tensor per feature, named after it, each feature once.",
-                  "items": {"oneOf": [_feature_tensor(f) for f in schema.features]}}
-    return {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {
-        "id": {"type": "string", "description": "Echoed back in the answer."},
-        "parameters": {"type": "object", "properties": {"binary_data_output": {
-            "type": "boolean", "description": "Every output as raw binary data after the JSON part."}}},
-        "inputs": inputs,
-        "outputs": {"type": "array", "items": {"type": "object"}, "enum": outputs,
-                    "description": "The outputs to compute; without it, predict."}}}
+        inputs = {
+            "type": "array",
+            "minItems": len(names),
+            "maxItems": len(names),
+            "description": "One tensor per feature, named after it, each feature once.",
+            "items": {"oneOf": [_feature_tensor(f) for f in schema.features]},
+        }
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "description": "Echoed back in the answer."},
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "binary_data_output": {
+                        "type": "boolean",
+                        "description": "Every output as raw binary data after the JSON part.",
+                    }
+                },
+            },
+            "inputs": inputs,
+            "outputs": {
+                "type": "array",
+                "items": {"type": "object"},
+                "enum": outputs,
+                "description": "The outputs to compute; without it, predict.",
+            },
+        },
+    }
 
 
 def _feature_tensor(feature: dict[str, Any]) -> dict[str, Any]:
@@ -259,20 +346,38 @@ def _feature_tensor(feature: dict[str, Any]) -> dict[str, Any]:
     value = {k: v for k, v in feature_schema(feature).items() if k in ("type", "enum")}
     if kind.name == "integer":
         value.update(minimum=-INT64_MAX, maximum=INT64_MAX)
-    return {"type": "object", "required": ["name", "datatype", "shape", "data"], "additionalProperties": False,
-            "properties": {"name": {"type": "string", "enum": [feature["name"]]},
-                           "datatype": {"type": "string", "enum": [kind.oip_datatype]},
-                           "shape": {"type": "array", "items": {"type": "integer"}, "enum": [[1]]},
-                           "data": {"type": "array", "minItems": 1, "maxItems": 1, "items": value}}}
+    return {
+        "type": "object",
+        "required": ["name", "datatype", "shape", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "enum": [feature["name"]]},
+            "datatype": {"type": "string", "enum": [kind.oip_datatype]},
+            "shape": {"type": "array", "items": {"type": "integer"}, "enum": [[1]]},
+            "data": {"type": "array", "minItems": 1, "maxItems": 1, "items": value},
+        },
+    }
 
 
 #: Each protocol's per-model operations: how one is made, the paths of the default and of a chosen
 #: version, and the operation id.
 _PROTOCOLS = {
-    "predict": (_operation, "/v1/models/{model}/predict", "/v1/models/{model}/versions/{version}/predict",
-                "predict_{model}"),
-    "kserve": (_kserve_operation, "/v1/models/{model}:predict", "/v1/models/{model}/versions/{version}:predict",
-               "kserve_predict_{model}"),
-    "infer": (_infer_operation, "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer",
-              "v2_infer_{model}"),
+    "predict": (
+        _operation,
+        "/v1/models/{model}/predict",
+        "/v1/models/{model}/versions/{version}/predict",
+        "predict_{model}",
+    ),
+    "kserve": (
+        _kserve_operation,
+        "/v1/models/{model}:predict",
+        "/v1/models/{model}/versions/{version}:predict",
+        "kserve_predict_{model}",
+    ),
+    "infer": (
+        _infer_operation,
+        "/v2/models/{model}/infer",
+        "/v2/models/{model}/versions/{version}/infer",
+        "v2_infer_{model}",
+    ),
 }

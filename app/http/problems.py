@@ -4,6 +4,7 @@ an RFC 9457 problem document.
 The core's errors carry facts; here they are worded for a client of this server: the resource an
 error points to becomes its URL (:data:`SEE`), a version that is loading gets ``Retry-After``.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,9 @@ SEE = {
 class HTTPError(ModelhostError):
     """An error only HTTP has (sign-in, media types), with the headers its answer needs."""
 
-    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail, errors)
         self.headers = headers or {}
 
@@ -89,8 +91,9 @@ def headers_of(exc: ModelhostError) -> dict[str, str]:
     return {}
 
 
-def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None,
-            headers: dict[str, str] | None = None) -> Response:
+def problem(
+    status: int, detail: str, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """Build the problem document every error response uses."""
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -104,8 +107,7 @@ def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None
         body["errors"] = errors
     if _ERROR_MEMBER.search(request.path):
         body["error"] = detail
-    response = current_app.response_class(current_app.json.dumps(body), status=status,
-                                          mimetype=PROBLEM_MIMETYPE)
+    response = current_app.response_class(current_app.json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
     response.headers.update(headers or {})
     return response
 
@@ -136,8 +138,11 @@ def _handle_modelhost_error(exc: ModelhostError) -> Response:
 def _handle_unexpected(exc: Exception) -> Response:
     # Logged with the stack trace; the body only carries the request id an operator greps for.
     current_app.logger.exception("Unhandled error while serving %s %s", request.method, request.path)
-    return problem(500, "The server failed to handle this request. Quote the request_id when "
-                        "reporting it; the operator can find the cause in the log.")
+    return problem(
+        500,
+        "The server failed to handle this request. Quote the request_id when "
+        "reporting it; the operator can find the cause in the log.",
+    )
 
 
 def register_errorhandlers(app: Flask) -> None:

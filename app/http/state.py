@@ -2,6 +2,7 @@
 
 One name, so no module invents attributes of its own on ``g``.
 """
+
 from __future__ import annotations
 
 from flask import g, has_request_context

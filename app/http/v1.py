@@ -1,4 +1,5 @@
 """The JSON API under /v1: model listing, metadata, readiness and predictions."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
@@ -209,8 +210,10 @@ def predict(name: str, version: str | None = None, label: str | None = None):
     if mimetype == "text/csv":
         # A CSV body is answered as CSV only: a JSON answer would hold the whole file in memory.
         if request.accept_mimetypes and request.accept_mimetypes["text/csv"] <= 0:
-            raise NotAcceptable("A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
-                                "or send the instances as JSON to get JSON back.")
+            raise NotAcceptable(
+                "A text/csv body is answered with text/csv; send 'Accept: text/csv' (or */*), "
+                "or send the instances as JSON to get JSON back."
+            )
         scored = plane.score_csv(entry, state, decoded_stream(), probabilities, escape_formulas)
         return files.download(scored, f"{entry.name}-v{entry.version}-predictions.csv")
     if is_json(mimetype):
@@ -221,7 +224,8 @@ def predict(name: str, version: str | None = None, label: str | None = None):
         raise UnsupportedMediaType(
             f"Content-Type {mimetype or '(none)'} is not accepted here. Send 'Content-Type: "
             "application/json' (or a form with 'application/x-www-form-urlencoded', or a CSV file "
-            "with 'text/csv').")
+            "with 'text/csv')."
+        )
     return jsonify(answer.body())
 
 
@@ -234,14 +238,18 @@ def query_switch(name: str, default: bool) -> bool:
         return default
     values = request.args.getlist(name)
     if len(values) > 1:
-        raise InvalidInput(f"Query parameter '{name}' is given more than once ({len(values)} times); give it once, "
-                           "as true or false.",
-                           errors=[{"path": f"?{name}", "message": "is given more than once: give it once"}])
+        raise InvalidInput(
+            f"Query parameter '{name}' is given more than once ({len(values)} times); give it once, "
+            "as true or false.",
+            errors=[{"path": f"?{name}", "message": "is given more than once: give it once"}],
+        )
     value = values[0].strip().lower() if values else ""
     if not value:
         return default
     switch = parse_switch(value)
     if switch is not None:
         return switch
-    raise InvalidInput(f"Query parameter '{name}' must be true or false.",
-                       errors=[{"path": f"?{name}", "message": f"must be true or false, got {value!r}"}])
+    raise InvalidInput(
+        f"Query parameter '{name}' must be true or false.",
+        errors=[{"path": f"?{name}", "message": f"must be true or false, got {value!r}"}],
+    )

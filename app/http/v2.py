@@ -6,6 +6,7 @@ token when one is configured, as /v1 does. Predictions go through the same infer
 as /v1 (validation, limits, batching, metrics). Errors are the problem documents of /v1 with
 the detail repeated as ``error``, where OIP clients read it (app/core/errors.py).
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -146,8 +147,7 @@ def metadata(name: str, version: str | None) -> Response:
     entry = registry.get(name, version if version is not None else str(model.default_version))
     runtime = entry.ready_runtime()
     versions = [str(v) for v in sorted(model.versions)] if version is None else [str(entry.version)]
-    return jsonify({"name": name, "versions": versions, "platform": "scikit-learn",
-                    **oip.tensor_metadata(runtime)})
+    return jsonify({"name": name, "versions": versions, "platform": "scikit-learn", **oip.tensor_metadata(runtime)})
 
 
 @bp.get("/models/<name>/ready")
@@ -258,9 +258,11 @@ def infer(name: str, version: str | None = None):
     entry = plane.serving(state, name, version)
     mimetype = request.mimetype
     if mimetype and not is_json(mimetype) and mimetype != "application/octet-stream":
-        raise UnsupportedMediaType(f"Content-Type {mimetype} is not accepted here. Send 'Content-Type: "
-                                   "application/json', or 'application/octet-stream' for a body with binary tensor "
-                                   "data after its JSON part.")
+        raise UnsupportedMediaType(
+            f"Content-Type {mimetype} is not accepted here. Send 'Content-Type: "
+            "application/json', or 'application/octet-stream' for a body with binary tensor "
+            "data after its JSON part."
+        )
     head, raw = plane.infer_v2(entry, state, decoded_body(), request.headers.get(HEADER_LENGTH))
     text = current_app.json.dumps(head)
     if not raw:

@@ -4,6 +4,7 @@ docker/modelhost-start runs this. Options are passed on to mod_wsgi-express. A r
 stops the start with status 2 and one line saying how to fix it, before anything is written. At
 the end Apache replaces this process (PID 1 in the container) and gets docker stop's signal itself.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,7 @@ def main(options: list[str]) -> int:
     if status != 0:
         return status if status > 0 else 128 - status  # ended by a signal: as a shell reports it
     root = start.server_root
-    environ["MODELHOST_LISTEN_BUCKETS_RATIO"] = str(apache.listen_buckets_ratio(f"{root}/httpd.conf",
-                                                                                start.server.mpm))
+    environ["MODELHOST_LISTEN_BUCKETS_RATIO"] = str(apache.listen_buckets_ratio(f"{root}/httpd.conf", start.server.mpm))
     sys.stderr.flush()
     # Python ignores these two; Apache gets them as a shell would have left them.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -67,36 +67,52 @@ def prepare(environ: dict[str, str]) -> tuple[Start, str, list[str], list[str]]:
     settings.check_folder_names(env)
     run_as, group = settings.read_account(env, uid)
     root = folders.server_root(env, uid, server.port, cwd)
-    check_path("MODELHOST_SERVER_ROOT", root, "set MODELHOST_SERVER_ROOT to such a path (by default it is in "
-                                              "/dev/shm, else in TMPDIR)")
+    check_path(
+        "MODELHOST_SERVER_ROOT",
+        root,
+        "set MODELHOST_SERVER_ROOT to such a path (by default it is in " "/dev/shm, else in TMPDIR)",
+    )
     check_path("The application's folder", APP_DIR, "move the checkout to such a path")
     folders.make_private(root, 0o755 if uid == 0 else 0o700, uid)
     module = apache.find_module(env, DOCKER_DIR, cwd)
     express = apache.find_express(env, APP_DIR)
     arguments = apache.express_arguments(server, APP_DIR, root, apache_level)
     if uid == 0:
-        folders.check_readable(run_as, [f"{APP_DIR}/flask.wsgi", f"{APP_DIR}/app",
-                                        env.get("MODELHOST_MODEL_REPOSITORY") or f"{APP_DIR}/instance/models"])
+        folders.check_readable(
+            run_as,
+            [
+                f"{APP_DIR}/flask.wsgi",
+                f"{APP_DIR}/app",
+                env.get("MODELHOST_MODEL_REPOSITORY") or f"{APP_DIR}/instance/models",
+            ],
+        )
         arguments += ["--user", run_as, "--group", str(group)]
     environ.update(sign_in.environment)
     # Settings the start read a default or a tidier spelling for reach the processes with it.
     if uid == 0:
-        environ.update({var: value for var, value in (("MODELHOST_USER", run_as), ("MODELHOST_GROUP", str(group)))
-                        if var in env})
+        environ.update(
+            {var: value for var, value in (("MODELHOST_USER", run_as), ("MODELHOST_GROUP", str(group))) if var in env}
+        )
     if env.get("MODELHOST_APACHE_LOG_LEVEL"):
         environ["MODELHOST_APACHE_LOG_LEVEL"] = apache_level
     environ.update(apache.process_environment(env))
-    environ.update({
-        "MODELHOST_APACHE_DIR": f"{DOCKER_DIR}/apache", "MODELHOST_MAX_CONTENT_LENGTH": str(server.max_content_length),
-        "MODELHOST_SERVER_ROOT": root, "MODELHOST_ACCESS_LOG": server.access_log, "MODELHOST_APACHE_MODULE": module,
-        "MODELHOST_CORS_ORIGIN_PATTERN": apache.cors_pattern(origins),
-        "MODELHOST_GRACEFUL_TIMEOUT": str(server.graceful_timeout),
-    })
+    environ.update(
+        {
+            "MODELHOST_APACHE_DIR": f"{DOCKER_DIR}/apache",
+            "MODELHOST_MAX_CONTENT_LENGTH": str(server.max_content_length),
+            "MODELHOST_SERVER_ROOT": root,
+            "MODELHOST_ACCESS_LOG": server.access_log,
+            "MODELHOST_APACHE_MODULE": module,
+            "MODELHOST_CORS_ORIGIN_PATTERN": apache.cors_pattern(origins),
+            "MODELHOST_GRACEFUL_TIMEOUT": str(server.graceful_timeout),
+        }
+    )
     # Prometheus samples of every application process go to one folder that /metrics aggregates;
     # what each process serves and reload requests go to another. Those of an earlier start are removed.
     account = (run_as, group)
-    environ["PROMETHEUS_MULTIPROC_DIR"] = folders.shared(env, "PROMETHEUS_MULTIPROC_DIR", f"{root}/prometheus",
-                                                         account, uid, cwd)
+    environ["PROMETHEUS_MULTIPROC_DIR"] = folders.shared(
+        env, "PROMETHEUS_MULTIPROC_DIR", f"{root}/prometheus", account, uid, cwd
+    )
     folders.remove_earlier_metrics(environ["PROMETHEUS_MULTIPROC_DIR"])
     environ["MODELHOST_STATE_DIR"] = folders.shared(env, "MODELHOST_STATE_DIR", f"{root}/state", account, uid, cwd)
     folders.remove_earlier_state(environ["MODELHOST_STATE_DIR"])

@@ -8,6 +8,7 @@ $( in such a value would run as a command, or add directives or code. So each of
 against what it names, before anything is written. The characters are listed rather than given as
 ranges, as docker/lib.sh does for the balancer.
 """
+
 from __future__ import annotations
 
 import grp
@@ -31,8 +32,18 @@ _PATH = re.compile(f"[{ALNUM}._+@/-]+")
 _ACCOUNT = re.compile(f"[{ALNUM}_][{ALNUM}_.-]*")
 _LOG_LEVEL = re.compile(f"(?:[{ALNUM}_.]+:)?(?:emerg|alert|crit|error|warn|notice|info|debug|trace[12345678])")
 _SWITCHES = {"on": "on", "true": "on", "yes": "on", "1": "on", "off": "off", "false": "off", "no": "off", "0": "off"}
-_ESCAPES = {"\x1b": "\\E", "\a": "\\a", "\v": "\\v", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-            "\\": "\\\\", "'": "\\'"}
+_ESCAPES = {
+    "\x1b": "\\E",
+    "\a": "\\a",
+    "\v": "\\v",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\\": "\\\\",
+    "'": "\\'",
+}
 
 
 class Refused(Exception):
@@ -115,8 +126,10 @@ def is_hostname(text: str) -> bool:
 def check_path(name: str, path: str, fix: str) -> None:
     """``path`` reaches generated files or Apache's configuration: letters, digits and . _ - + @ / only."""
     if not _PATH.fullmatch(path):
-        raise Refused(f"{name} must be a path of letters, digits and . _ - + @ / only (it is written into Apache's "
-                      f"configuration and a shell script), got {shown(path)}; {fix}")
+        raise Refused(
+            f"{name} must be a path of letters, digits and . _ - + @ / only (it is written into Apache's "
+            f"configuration and a shell script), got {shown(path)}; {fix}"
+        )
 
 
 def check_account(var: str, value: str, kind: str) -> None:
@@ -125,19 +138,24 @@ def check_account(var: str, value: str, kind: str) -> None:
     what = "an account" if kind == "passwd" else "a group"
     fix = f"set it to one that getent {kind} lists, such as www-data"
     if not _ACCOUNT.fullmatch(value) or value.isdigit():
-        raise Refused(f"{var} must be the name of {what} (letters, digits, _ . -; not a number), got {shown(value)}; "
-                      f"{fix}")
+        raise Refused(
+            f"{var} must be the name of {what} (letters, digits, _ . -; not a number), got {shown(value)}; " f"{fix}"
+        )
     try:
         pwd.getpwnam(value) if kind == "passwd" else grp.getgrnam(value)
     except KeyError:
-        raise Refused(f"{var}: there is no {what.split()[1]} '{value}' on this system (getent {kind} {value} finds "
-                      f"none); {fix}") from None
+        raise Refused(
+            f"{var}: there is no {what.split()[1]} '{value}' on this system (getent {kind} {value} finds "
+            f"none); {fix}"
+        ) from None
 
 
 def check_log_level(var: str, value: str) -> str:
     """``value`` of ``var`` as Apache's LogLevel (a level, and module:level pairs), words one space apart."""
-    fix = ("set it to an Apache log level (emerg, alert, crit, error, warn, notice, info, debug, trace1 to trace8), "
-           "optionally with module:level pairs such as 'warn ssl:info wsgi:debug', or unset it")
+    fix = (
+        "set it to an Apache log level (emerg, alert, crit, error, warn, notice, info, debug, trace1 to trace8), "
+        "optionally with module:level pairs such as 'warn ssl:info wsgi:debug', or unset it"
+    )
     if has_control(value):
         raise Refused(f"{var} must be Apache's LogLevel on one line, got {shown(value)}; {fix}")
     words = value.split(" ")

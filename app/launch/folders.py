@@ -1,4 +1,5 @@
 """The folders of a start: the private server root, and the folders the application's processes share."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,12 +13,15 @@ from collections.abc import Mapping
 
 from app.launch.checks import Refused
 
-_ROOT_FIX = ("remove it (find out first who made it and why), or set MODELHOST_SERVER_ROOT to a new path in a folder "
-             "only you can write to")
+_ROOT_FIX = (
+    "remove it (find out first who made it and why), or set MODELHOST_SERVER_ROOT to a new path in a folder "
+    "only you can write to"
+)
 #: prometheus_client's <type>_<pid>.db files, and the <type>_ended.db files into which app/core/telemetry.py
 #: folds the counts of processes that ended.
 _METRICS_FILE = re.compile(
-    r"(?:counter|histogram|summary|gauge_(?:live)?(?:all|min|max|sum|mostrecent))_(?:[0123456789]+|ended)\.db")
+    r"(?:counter|histogram|summary|gauge_(?:live)?(?:all|min|max|sum|mostrecent))_(?:[0123456789]+|ended)\.db"
+)
 #: What each process serves (process-<pid>.json), a reload request, and files half written.
 _STATE_FILES = ("process-*.json", "reload", ".tmp-*")
 
@@ -52,8 +56,10 @@ def make_private(path: str, mode: int, uid: int) -> None:
         try:
             os.makedirs(parent, exist_ok=True)
         except OSError:
-            raise Refused(f"cannot create {parent}, the folder of the server root {path}; create it, or set "
-                          "MODELHOST_SERVER_ROOT to a path in a folder you can write to") from None
+            raise Refused(
+                f"cannot create {parent}, the folder of the server root {path}; create it, or set "
+                "MODELHOST_SERVER_ROOT to a path in a folder you can write to"
+            ) from None
     perms = stat.S_IMODE(os.stat(parent).st_mode)
     # In a folder others can write to, without the sticky bit, any other user can rename the server
     # root away and put one of their own in its place. One such folder is accepted: a volume mounted
@@ -64,25 +70,32 @@ def make_private(path: str, mode: int, uid: int) -> None:
     # the volume is reachable only from this container (and from containers of the same pod that mount
     # it too, which run as the pod's user).
     if perms & 0o022 and not perms & 0o1000 and not _volume_of_its_own(parent, uid):
-        raise Refused(f"the server root {path} is in {parent}, where other users can replace it (writable by others, "
-                      "no sticky bit); set MODELHOST_SERVER_ROOT to a path in a folder only you can write to (or in a "
-                      "volume mounted for this container alone, with privilege escalation off)")
+        raise Refused(
+            f"the server root {path} is in {parent}, where other users can replace it (writable by others, "
+            "no sticky bit); set MODELHOST_SERVER_ROOT to a path in a folder only you can write to (or in a "
+            "volume mounted for this container alone, with privilege escalation off)"
+        )
     with contextlib.suppress(OSError):  # there already, or not possible: the checks below tell
         os.mkdir(path, mode)
     if os.path.islink(path):
         raise Refused(f"the server root {path} is a symbolic link; {_ROOT_FIX}")
     if not os.path.exists(path):
-        raise Refused(f"cannot create the server root {path}; set MODELHOST_SERVER_ROOT to a path in a folder you can "
-                      "write to")
+        raise Refused(
+            f"cannot create the server root {path}; set MODELHOST_SERVER_ROOT to a path in a folder you can " "write to"
+        )
     if not os.path.isdir(path):
         raise Refused(f"the server root {path} is not a directory; {_ROOT_FIX}")
     info = os.lstat(path)
     if info.st_uid != uid:
-        raise Refused(f"the server root {path} belongs to uid {info.st_uid}, not to you (uid {uid}): another user may "
-                      f"have prepared it; {_ROOT_FIX}")
+        raise Refused(
+            f"the server root {path} belongs to uid {info.st_uid}, not to you (uid {uid}): another user may "
+            f"have prepared it; {_ROOT_FIX}"
+        )
     if info.st_mode & 0o022:
-        raise Refused(f"the server root {path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o}), so "
-                      f"what Apache runs from it may not be yours; {_ROOT_FIX}")
+        raise Refused(
+            f"the server root {path} is writable by other users (mode {stat.S_IMODE(info.st_mode):o}), so "
+            f"what Apache runs from it may not be yours; {_ROOT_FIX}"
+        )
     os.chmod(path, mode)
 
 
@@ -97,8 +110,7 @@ def _volume_of_its_own(folder: str, uid: int) -> bool:
     return no_new_privs and no_capabilities
 
 
-def shared(env: Mapping[str, str], var: str, default: str, account: tuple[str, str | None], uid: int,
-           cwd: str) -> str:
+def shared(env: Mapping[str, str], var: str, default: str, account: tuple[str, str | None], uid: int, cwd: str) -> str:
     """The folder ``var`` names (``default``, in the server root, when unset), which the account Apache
     runs the application as can write to; its absolute path.
 
@@ -114,21 +126,29 @@ def shared(env: Mapping[str, str], var: str, default: str, account: tuple[str, s
         try:
             os.makedirs(path, exist_ok=True)
         except OSError:
-            raise Refused(f"{var}: cannot create the folder {path}; create it, writable by {run_as}, or set {var} to a "
-                          "folder you can write to") from None
+            raise Refused(
+                f"{var}: cannot create the folder {path}; create it, writable by {run_as}, or set {var} to a "
+                "folder you can write to"
+            ) from None
         ours = True
     if ours:
         if uid == 0:
             shutil.chown(path, run_as, group)
         return path
     if uid == 0:
-        writable = subprocess.run(["runuser", "-u", run_as, "--", "test", "-w", path, "-a", "-x", path],
-                                  check=False).returncode == 0
+        writable = (
+            subprocess.run(
+                ["runuser", "-u", run_as, "--", "test", "-w", path, "-a", "-x", path], check=False
+            ).returncode
+            == 0
+        )
     else:
         writable = os.access(path, os.W_OK | os.X_OK)
     if not writable:
-        raise Refused(f"{var}: {path} is not writable by {run_as}, the account the application runs as; make it "
-                      f"writable by that account, or unset {var} for a folder in the server root")
+        raise Refused(
+            f"{var}: {path} is not writable by {run_as}, the account the application runs as; make it "
+            f"writable by that account, or unset {var} for a folder in the server root"
+        )
     return path
 
 
@@ -159,6 +179,8 @@ def check_readable(account: str, paths: list[str]) -> None:
     """Started as root, Apache's children and the application run as ``account``, which must be able to read
     the application and the models."""
     for path in paths:
-        if os.path.exists(path) and subprocess.run(["runuser", "-u", account, "--", "test", "-r", path],
-                                                   check=False).returncode != 0:
+        if (
+            os.path.exists(path)
+            and subprocess.run(["runuser", "-u", account, "--", "test", "-r", path], check=False).returncode != 0
+        ):
             raise Refused(f"{path} is not readable by {account} (MODELHOST_USER); fix its permissions")

@@ -4,6 +4,7 @@ The defaults are sized for a 2-core host; README.md ("Tuning") explains each set
 default was chosen. The settings are read in the order the start has always checked them, so a start
 with several wrong ones names the same one first.
 """
+
 from __future__ import annotations
 
 import grp
@@ -45,8 +46,14 @@ WHOLE_NUMBERS: dict[str, tuple[int, int, int | None]] = {
 }
 #: Apache's log level for each of the application's: one step quieter, as Apache's "info" and
 #: "debug" describe every connection.
-APACHE_LEVELS = {"DEBUG": "info", "INFO": "warn", "WARNING": "warn", "WARN": "warn", "ERROR": "error",
-                 "CRITICAL": "crit"}
+APACHE_LEVELS = {
+    "DEBUG": "info",
+    "INFO": "warn",
+    "WARNING": "warn",
+    "WARN": "warn",
+    "ERROR": "error",
+    "CRITICAL": "crit",
+}
 
 
 @dataclass(frozen=True)
@@ -104,14 +111,24 @@ def read_server(env: Mapping[str, str], uid: int) -> Server:
     if mpm not in ("worker", "event", "prefork"):
         raise Refused(f"MODELHOST_SERVER_MPM must be worker, event or prefork, got '{mpm}'")
     numbers["THREADS"] = threads
-    server = Server(host, host_argument, mpm, wsgi_mode, access_log, apache_access_log,
-                    **{name.lower(): value for name, value in numbers.items()})
+    server = Server(
+        host,
+        host_argument,
+        mpm,
+        wsgi_mode,
+        access_log,
+        apache_access_log,
+        **{name.lower(): value for name, value in numbers.items()},
+    )
     if server.max_clients < server.capacity:
-        raise Refused(f"MODELHOST_MAX_CLIENTS ({server.max_clients}) must be at least processes x threads "
-                      f"({server.capacity})")
+        raise Refused(
+            f"MODELHOST_MAX_CLIENTS ({server.max_clients}) must be at least processes x threads " f"({server.capacity})"
+        )
     if server.port < 1024 and uid != 0:
-        raise Refused(f"MODELHOST_PORT {server.port} needs root; use a port above 1023 and map it "
-                      f"(docker run -p 80:{server.port})")
+        raise Refused(
+            f"MODELHOST_PORT {server.port} needs root; use a port above 1023 and map it "
+            f"(docker run -p 80:{server.port})"
+        )
     check_tokens(env)
     return server
 
@@ -129,11 +146,15 @@ def read_host(env: Mapping[str, str]) -> tuple[str, str | None]:
         return "::", None
     if is_ipv6(host) or (len(host) >= 2 and host[0] == "[" and host[-1] == "]" and is_ipv6(host[1:-1])):
         # mod_wsgi-express makes the host Apache's ServerName too, which takes no IPv6 address.
-        raise Refused(f"MODELHOST_HOST {host} is one IPv6 address, which mod_wsgi-express cannot listen on; use :: for "
-                      "every address (IPv6 and IPv4), or a host name that resolves to it (ip6-localhost for ::1)")
-    raise Refused(f"MODELHOST_HOST must be an IP address or a host name, got {shown(host)}; set it to an address such "
-                  "as 127.0.0.1 (0.0.0.0 for every IPv4 address, :: for every address) or a host name such as "
-                  "localhost")
+        raise Refused(
+            f"MODELHOST_HOST {host} is one IPv6 address, which mod_wsgi-express cannot listen on; use :: for "
+            "every address (IPv6 and IPv4), or a host name that resolves to it (ip6-localhost for ::1)"
+        )
+    raise Refused(
+        f"MODELHOST_HOST must be an IP address or a host name, got {shown(host)}; set it to an address such "
+        "as 127.0.0.1 (0.0.0.0 for every IPv4 address, :: for every address) or a host name such as "
+        "localhost"
+    )
 
 
 def check_tokens(env: Mapping[str, str]) -> None:
@@ -141,8 +162,10 @@ def check_tokens(env: Mapping[str, str]) -> None:
     (app/config.py), but behind Apache that refusal would only answer 500 to every request."""
     for var in sorted(env):
         if re.fullmatch("MODELHOST_.*_TOKEN", var, re.DOTALL) and not env[var].strip(" \t\n\v\f\r"):
-            raise Refused(f"{var} is set but empty, so it would protect nothing; set it to the token, or unset it to "
-                          "run without one")
+            raise Refused(
+                f"{var} is set but empty, so it would protect nothing; set it to the token, or unset it to "
+                "run without one"
+            )
 
 
 def read_cors_origins(env: Mapping[str, str]) -> list[str]:
@@ -173,8 +196,10 @@ def check_folder_names(env: Mapping[str, str]) -> None:
     """Folders the application reads and writes reach its environment, commands and the printout."""
     for var in ("MODELHOST_MODEL_REPOSITORY", "MODELHOST_STATE_DIR", "PROMETHEUS_MULTIPROC_DIR"):
         if has_control(env.get(var, "")):
-            raise Refused(f"{var} must be a path without control characters, got {shown(env[var])}; set it to the "
-                          "folder's path")
+            raise Refused(
+                f"{var} must be a path without control characters, got {shown(env[var])}; set it to the "
+                "folder's path"
+            )
 
 
 def read_account(env: Mapping[str, str], uid: int) -> tuple[str, str | None]:

@@ -1,7 +1,9 @@
 """Why a version cannot be loaded, worded for clients: without the server's own paths."""
+
 from __future__ import annotations
 
 import re
+
 
 class LoadError(Exception):
     """A version cannot be loaded; the message says why and how to fix it (paths relative to the root)."""
@@ -23,5 +25,3 @@ def without_server_paths(text: str) -> str:
     text = _QUOTED_PATH.sub(r"\1<path>\1", text)
     text = _BARE_PATH.sub("<path>", text)
     return _PYTHON_VERSION.sub(r"\1", text)
-
-

@@ -3,6 +3,7 @@
 Every key is checked against a JSON Schema; other keys are kept and shown as they are. The
 feature types are those of ``app.core.features``, the table every part of the server reads.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -37,20 +38,26 @@ METADATA_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "name": {"type": "string", "minLength": 1},
                     "type": {"enum": list(features.NAMES)},
-                    "enum": {"type": ["array", "null"],
-                             "items": {"type": ["string", "number", "boolean"]}},
+                    "enum": {"type": ["array", "null"], "items": {"type": ["string", "number", "boolean"]}},
                     "minimum": _NUMBER_OR_NULL,
                     "maximum": _NUMBER_OR_NULL,
                     "description": _STRING_OR_NULL,
                 },
             },
         },
-        "target": {"type": "object", "properties": {"name": {"type": ["string", "null"]},
-                                                   "classes": {"type": "array"}}},
+        "target": {
+            "type": "object",
+            "properties": {"name": {"type": ["string", "null"]}, "classes": {"type": "array"}},
+        },
         "metrics": {"type": "object", "additionalProperties": _NUMBER_OR_NULL},
         "plots": {"type": "object", "additionalProperties": {"type": "string"}},
-        "feature_importance": {"type": "array", "items": {
-            "type": "object", "properties": {"feature": {"type": "string"}, "importance": {"type": "number"}}}},
+        "feature_importance": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"feature": {"type": "string"}, "importance": {"type": "number"}},
+            },
+        },
         "feature_importance_method": _STRING_OR_NULL,
         "training_data": {"type": "object"},
         "params": {"type": "object"},

@@ -5,6 +5,7 @@ leave out), synced to disk, given the next free number in its ``model.json`` and
 place in one step, so readers see no version or the whole of it, even after a power loss.
 Training (``flask train``) publishes through here; so could any tool that writes versions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,9 @@ def sha256_of(path: Path) -> str:
 
 def next_version(model_dir: Path) -> int:
     """One more than the highest version number in use (1 for a new model)."""
-    taken = [int(p.name) for p in model_dir.iterdir() if VERSION_PATTERN.fullmatch(p.name)] \
-        if model_dir.is_dir() else []
+    taken = (
+        [int(p.name) for p in model_dir.iterdir() if VERSION_PATTERN.fullmatch(p.name)] if model_dir.is_dir() else []
+    )
     return max(taken, default=0) + 1
 
 
@@ -82,8 +84,7 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
-def write_version(model_dir: Path, build: Callable[[Path], None],
-                  metadata: dict[str, Any]) -> tuple[int, Path]:
+def write_version(model_dir: Path, build: Callable[[Path], None], metadata: dict[str, Any]) -> tuple[int, Path]:
     """Build a version in a hidden staging directory, then rename it to the next free number.
 
     The registry ignores names starting with "." and a rename is atomic, so readers never see

@@ -8,6 +8,7 @@ and never past its size cap. ``model.json`` is checked against a JSON Schema bef
 uses it, and every message names paths relative to the repository root, so answers never show
 where the server keeps its files (``without_server_paths`` cleans a library's exception text).
 """
+
 from __future__ import annotations
 
 import errno
@@ -37,6 +38,7 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 #: waiting on a FIFO put where a file should be, and not inherited by processes the server starts.
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
 
 def _amount(size: int) -> str:
     return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
@@ -114,8 +116,10 @@ class Repository:
         """The resolved path, or LoadError when it (or a link on the way) leads out of the repository."""
         resolved = Path(path).resolve()
         if self._resolved not in resolved.parents:
-            raise LoadError(f"{self.relative(path)} resolves outside the model repository; copy the file "
-                            "into the repository instead of linking it")
+            raise LoadError(
+                f"{self.relative(path)} resolves outside the model repository; copy the file "
+                "into the repository instead of linking it"
+            )
         return resolved
 
     def find_artifact(self, directory: Path) -> Path | None:
@@ -137,9 +141,15 @@ class Repository:
         try:
             model_dirs = sorted((entry for entry in os.scandir(self.root) if entry.is_dir()), key=lambda e: e.name)
         except OSError as exc:
-            self._report("root", logging.WARNING, "Model repository %s cannot be read (%s); no models are added "
-                         "or removed until it can. Create it, fix its permissions or set "
-                         "MODELHOST_MODEL_REPOSITORY.", self.root, exc)
+            self._report(
+                "root",
+                logging.WARNING,
+                "Model repository %s cannot be read (%s); no models are added "
+                "or removed until it can. Create it, fix its permissions or set "
+                "MODELHOST_MODEL_REPOSITORY.",
+                self.root,
+                exc,
+            )
             scan.complete = False
             return scan
         if "root" in self._reported:
@@ -148,14 +158,24 @@ class Repository:
         for model_dir in model_dirs:
             if not NAME_PATTERN.fullmatch(model_dir.name):
                 if not model_dir.name.startswith("."):
-                    self._report(model_dir.path, logging.WARNING, "Skipping %s: model names are lower-case letters, "
-                                 "digits, '-' and '_' (at most 64, starting with a letter or digit)", model_dir.path)
+                    self._report(
+                        model_dir.path,
+                        logging.WARNING,
+                        "Skipping %s: model names are lower-case letters, "
+                        "digits, '-' and '_' (at most 64, starting with a letter or digit)",
+                        model_dir.path,
+                    )
                 continue
             try:
                 files = self._scan_model(Path(model_dir.path))
             except OSError as exc:  # e.g. a folder the server may not list: the others still count
-                self._report(model_dir.path, logging.ERROR, "Cannot read %s (%s); fix its permissions. What was "
-                             "loaded from it keeps serving.", model_dir.path, exc)
+                self._report(
+                    model_dir.path,
+                    logging.ERROR,
+                    "Cannot read %s (%s); fix its permissions. What was " "loaded from it keeps serving.",
+                    model_dir.path,
+                    exc,
+                )
                 scan.unreadable.add(model_dir.name)
                 continue
             if files.versions or files.serving is not None:
@@ -173,8 +193,12 @@ class Repository:
                 if version is not None:
                     files.versions[int(entry.name)] = version
             elif entry.is_dir() and not entry.name.startswith("."):
-                self._report(entry.path, logging.WARNING, "Skipping %s: version directories are positive "
-                             "whole numbers (1-999999999)", entry.path)
+                self._report(
+                    entry.path,
+                    logging.WARNING,
+                    "Skipping %s: version directories are positive " "whole numbers (1-999999999)",
+                    entry.path,
+                )
         return files
 
     @staticmethod
@@ -216,10 +240,14 @@ class Repository:
             descriptor = os.open(resolved.name, _FILE_FLAGS, dir_fd=folder)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EMLINK) and not follow_link and os.path.islink(path):
-                raise LoadError(f"{where} is a symbolic link; copy the file itself into the version "
-                                "directory instead of linking it") from None
-            raise LoadError(f"{where} cannot be opened ({exc.strerror or type(exc).__name__}); check that it "
-                            "is a file the server's user may read, and not a link") from None
+                raise LoadError(
+                    f"{where} is a symbolic link; copy the file itself into the version "
+                    "directory instead of linking it"
+                ) from None
+            raise LoadError(
+                f"{where} cannot be opened ({exc.strerror or type(exc).__name__}); check that it "
+                "is a file the server's user may read, and not a link"
+            ) from None
         finally:
             if folder >= 0:
                 os.close(folder)
@@ -253,8 +281,10 @@ class Repository:
             except OSError as exc:
                 raise LoadError(f"{where} cannot be read ({exc.strerror or type(exc).__name__})") from None
         if len(data) != size:
-            raise LoadError(f"{where} changed while it was read (it was still being written); "
-                            "it is loaded again at the next scan of the repository")
+            raise LoadError(
+                f"{where} changed while it was read (it was still being written); "
+                "it is loaded again at the next scan of the repository"
+            )
         return data
 
     def read_serving(self, name: str) -> bytes | None:
@@ -262,8 +292,12 @@ class Repository:
         path = self.root / name / SERVING_FILE
         if not path.is_file():
             return None
-        return self.read_file(path, MAX_SERVING_BYTES, "a serving file holds a few keys only: keep just "
-                              "'default', 'labels' and 'canary' in it, or delete it to serve the highest version")
+        return self.read_file(
+            path,
+            MAX_SERVING_BYTES,
+            "a serving file holds a few keys only: keep just "
+            "'default', 'labels' and 'canary' in it, or delete it to serve the highest version",
+        )
 
     def read_metadata(self, directory: Path) -> dict[str, Any] | None:
         """The checked ``model.json`` of a version directory, or None when it is absent."""
@@ -271,17 +305,24 @@ class Repository:
         if not path.is_file():
             return None
         where = self.relative(path)
-        data = self.read_file(path, MAX_METADATA_BYTES, "it should hold metadata only: remove what modelhost "
-                              "does not read from it, or delete it to infer the metadata from the estimator")
+        data = self.read_file(
+            path,
+            MAX_METADATA_BYTES,
+            "it should hold metadata only: remove what modelhost "
+            "does not read from it, or delete it to infer the metadata from the estimator",
+        )
         try:
             data = json.loads(data.decode("utf-8"))
         except ValueError as exc:  # UnicodeDecodeError included
             raise LoadError(f"{where} is not valid JSON ({type(exc).__name__}: {exc}); fix or delete it") from None
         problems = metadata_problems(data)
         if problems:
-            raise LoadError(f"{where} does not have the shape modelhost reads: " + "; ".join(problems) +
-                            ". Fix the file (flask train writes a valid one) or delete it to infer the metadata "
-                            "from the estimator")
+            raise LoadError(
+                f"{where} does not have the shape modelhost reads: "
+                + "; ".join(problems)
+                + ". Fix the file (flask train writes a valid one) or delete it to infer the metadata "
+                "from the estimator"
+            )
         return data
 
     def open_plot(self, directory: Path, filename: Any) -> BinaryIO | None:

@@ -10,6 +10,7 @@ Every key is optional. The file is checked against a JSON Schema; an invalid one
 as a whole (the registry keeps the last good one in force). ``app.core.routing`` applies it to
 the versions that loaded.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,11 @@ class ServingConfig:
 
     def as_json(self) -> dict[str, Any]:
         """The config as its file would hold it, versions as strings like everywhere in the API."""
-        return {"default": None if self.default is None else str(self.default), "labels": labels_json(self.labels),
-                "canary": None if self.canary is None else self.canary.as_json()}
+        return {
+            "default": None if self.default is None else str(self.default),
+            "labels": labels_json(self.labels),
+            "canary": None if self.canary is None else self.canary.as_json(),
+        }
 
 
 def labels_json(labels: dict[str, int]) -> dict[str, str]:
@@ -89,8 +93,13 @@ def parse_serving(text: bytes, where: str) -> ServingConfig:
         location = "/".join(str(p) for p in error.absolute_path) or "the top level"
         problems.append(f"{location}: {error.message}")
     if problems:
-        raise ServingFileError(f"{where} is not a valid serving file: {'; '.join(problems[:10])}. Versions are "
-                               f"whole numbers and labels lower-case names, as in {_EXAMPLE}")
+        raise ServingFileError(
+            f"{where} is not a valid serving file: {'; '.join(problems[:10])}. Versions are "
+            f"whole numbers and labels lower-case names, as in {_EXAMPLE}"
+        )
     canary = data.get("canary")
-    return ServingConfig(data.get("default"), dict(data.get("labels", {})),
-                         Canary(canary["version"], float(canary["percent"])) if canary else None)
+    return ServingConfig(
+        data.get("default"),
+        dict(data.get("labels", {})),
+        Canary(canary["version"], float(canary["percent"])) if canary else None,
+    )

@@ -5,6 +5,7 @@ input problem arrives here as a ``TrainingError`` and leaves as a one-line ``Err
 Training and the demo data are imported when a command runs, not when the commands are
 registered: the server builds the same application and never loads the training stack.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +52,10 @@ Example: flask --app app train churn --data churn.csv --target churned
 
 def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
-        raise click.BadParameter(f"'{value}' is not a valid model name: use 1-64 lower-case letters, "
-                                 "digits, '-' or '_', starting with a letter or digit (e.g. 'churn-v2')")
+        raise click.BadParameter(
+            f"'{value}' is not a valid model name: use 1-64 lower-case letters, "
+            "digits, '-' or '_', starting with a letter or digit (e.g. 'churn-v2')"
+        )
     return value
 
 
@@ -78,12 +81,25 @@ def _summary(result: training.TrainingResult) -> str:
 @click.option("--target", required=True, metavar="COLUMN", help="Column to predict.")
 @click.option("--estimator", type=click.Choice(ESTIMATOR_NAMES), help="Default: see above.")
 @click.option("--task", type=click.Choice(["classification", "regression"]), help="Default: see above.")
-@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
-              show_default=True, help="Share of rows held out for the metrics.")
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Share of rows held out for the metrics.",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the split and the estimator.")
 @click.option("--drop", multiple=True, metavar="COLUMN", help="Column to leave out; repeatable.")
-def train_command(name: str, data: str, target: str, estimator: str | None, task: str | None,
-                  test_size: float, seed: int, drop: tuple[str, ...]) -> None:
+def train_command(
+    name: str,
+    data: str,
+    target: str,
+    estimator: str | None,
+    task: str | None,
+    test_size: float,
+    seed: int,
+    drop: tuple[str, ...],
+) -> None:
     """Train a model from a CSV file (help text above)."""
     from app.training import train as training
 
@@ -114,8 +130,9 @@ def train_demo_command(force: bool) -> None:
             continue
         _progress(f"Training {name} ...")
         spec = demo.load_demo(name)
-        options = training.TrainingOptions(spec.target, spec.estimator, spec.task, seed=demo.DEMO_SEED,
-                                           descriptions=spec.descriptions)
+        options = training.TrainingOptions(
+            spec.target, spec.estimator, spec.task, seed=demo.DEMO_SEED, descriptions=spec.descriptions
+        )
         try:
             result = training.train(repository, name, spec.frame, options, spec.source_info(), _progress)
         except TrainingError as exc:
@@ -130,9 +147,11 @@ def models_command() -> None:
     models = get_registry().models()
     if not models:
         root = _repository()
-        click.echo(f"No models in {root}. Train one with `flask --app app train NAME --data FILE.csv "
-                   f"--target COLUMN`, the demos with `flask --app app train-demo`, or copy a "
-                   f"model.joblib into {root}/NAME/1/.")
+        click.echo(
+            f"No models in {root}. Train one with `flask --app app train NAME --data FILE.csv "
+            f"--target COLUMN`, the demos with `flask --app app train-demo`, or copy a "
+            f"model.joblib into {root}/NAME/1/."
+        )
         return
     rows = [("MODEL", "VERSION", "TASK", "ESTIMATOR", "STATUS", "METRICS")]
     for model in models:
@@ -140,8 +159,16 @@ def models_command() -> None:
             entry = model.versions[number]
             meta = entry.metadata
             version = f"{number}*" if number == model.default_version else str(number)
-            rows.append((model.name, version, meta.get("task") or "-", meta.get("estimator") or "-",
-                         entry.status, f"error: {entry.error}" if entry.error else _metrics(meta)))
+            rows.append(
+                (
+                    model.name,
+                    version,
+                    meta.get("task") or "-",
+                    meta.get("estimator") or "-",
+                    entry.status,
+                    f"error: {entry.error}" if entry.error else _metrics(meta),
+                )
+            )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])

@@ -4,6 +4,7 @@ Each demo is a DataFrame shaped like the CSV a user would train from (snake_case
 class labels as words, whole-number columns as integers), plus the options and per-feature
 descriptions ``flask train-demo`` passes to the same training code as ``flask train``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,8 +68,9 @@ def _iris() -> Demo:
     frame = bunch.data.rename(columns=_snake)
     frame["species"] = bunch.target_names[bunch.target].tolist()
     descriptions = {_snake(c): c.split(" (")[0].capitalize() + " in cm" for c in bunch.feature_names}
-    return Demo("iris", frame, "species", "logistic_regression", "classification",
-                "sklearn.datasets.load_iris", descriptions)
+    return Demo(
+        "iris", frame, "species", "logistic_regression", "classification", "sklearn.datasets.load_iris", descriptions
+    )
 
 
 def _breast_cancer() -> Demo:
@@ -79,21 +81,37 @@ def _breast_cancer() -> Demo:
     for column in bunch.feature_names:
         words = column.split()
         if words[0] in ("mean", "worst"):
-            measure, kind = " ".join(words[1:]), ("mean" if words[0] == "mean" else
-                                                  "worst (mean of the three largest values)")
+            measure, kind = (
+                " ".join(words[1:]),
+                ("mean" if words[0] == "mean" else "worst (mean of the three largest values)"),
+            )
         else:
             measure, kind = " ".join(words[:-1]), "standard error"
         descriptions[_snake(column)] = f"{measure.capitalize()} of the cell nuclei in the image, {kind}"
-    return Demo("breast_cancer", frame, "diagnosis", "random_forest", "classification",
-                "sklearn.datasets.load_breast_cancer", descriptions)
+    return Demo(
+        "breast_cancer",
+        frame,
+        "diagnosis",
+        "random_forest",
+        "classification",
+        "sklearn.datasets.load_breast_cancer",
+        descriptions,
+    )
 
 
 def _diabetes() -> Demo:
     # Unscaled values (age in years, body mass index) make example requests people can read.
     bunch = datasets.load_diabetes(as_frame=True, scaled=False)
     frame = _as_csv_types(bunch.frame.rename(columns={"target": "progression"}))
-    return Demo("diabetes", frame, "progression", "ridge", "regression",
-                "sklearn.datasets.load_diabetes(scaled=False)", dict(_DIABETES))
+    return Demo(
+        "diabetes",
+        frame,
+        "progression",
+        "ridge",
+        "regression",
+        "sklearn.datasets.load_diabetes(scaled=False)",
+        dict(_DIABETES),
+    )
 
 
 #: Every demo, in the order ``flask train-demo`` trains them.

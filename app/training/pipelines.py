@@ -3,6 +3,7 @@
 Each feature type of ``app.core.features`` gets its preprocessing: numbers are imputed (and
 scaled for linear models), categories and booleans one-hot encoded.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,11 +29,15 @@ from app.training.errors import TrainingError
 #: Estimator name -> task -> factory taking the seed.
 ESTIMATORS: dict[str, dict[str, Callable[[int], Any]]] = {
     "logistic_regression": {"classification": lambda seed: LogisticRegression(max_iter=2000)},
-    "random_forest": {"classification": lambda seed: RandomForestClassifier(random_state=seed),
-                      "regression": lambda seed: RandomForestRegressor(random_state=seed)},
+    "random_forest": {
+        "classification": lambda seed: RandomForestClassifier(random_state=seed),
+        "regression": lambda seed: RandomForestRegressor(random_state=seed),
+    },
     # The histogram variant fits large tables in seconds where the classic one takes minutes.
-    "gradient_boosting": {"classification": lambda seed: HistGradientBoostingClassifier(random_state=seed),
-                          "regression": lambda seed: HistGradientBoostingRegressor(random_state=seed)},
+    "gradient_boosting": {
+        "classification": lambda seed: HistGradientBoostingClassifier(random_state=seed),
+        "regression": lambda seed: HistGradientBoostingRegressor(random_state=seed),
+    },
     "linear_regression": {"regression": lambda seed: LinearRegression()},
     "ridge": {"regression": lambda seed: Ridge()},
 }
@@ -48,22 +53,26 @@ def choose_task(target: pd.Series, estimator: str | None, task: str | None) -> t
     looks_categorical = not numeric or (pd.api.types.is_integer_dtype(target) and target.nunique() <= 20)
     if task is None:
         tasks = ESTIMATORS[estimator] if estimator else {"classification": 1, "regression": 1}
-        task = next(iter(tasks)) if len(tasks) == 1 else (
-            "classification" if looks_categorical else "regression")
+        task = next(iter(tasks)) if len(tasks) == 1 else ("classification" if looks_categorical else "regression")
     if estimator is None:
         estimator = "logistic_regression" if task == "classification" else "ridge"
     if task not in ESTIMATORS[estimator]:
         fitting = [name for name, tasks in ESTIMATORS.items() if task in tasks]
-        raise TrainingError(f"--estimator {estimator} does not do {task}; for {task} use one of: "
-                            f"{', '.join(fitting)}")
+        raise TrainingError(
+            f"--estimator {estimator} does not do {task}; for {task} use one of: " f"{', '.join(fitting)}"
+        )
     if task == "classification" and pd.api.types.is_float_dtype(target) and (target % 1 != 0).any():
-        raise TrainingError(f"Target '{target.name}' holds continuous numbers such as "
-                            f"{native(target[target % 1 != 0].iloc[0])!r}; use --task regression or a "
-                            "target of labels")
+        raise TrainingError(
+            f"Target '{target.name}' holds continuous numbers such as "
+            f"{native(target[target % 1 != 0].iloc[0])!r}; use --task regression or a "
+            "target of labels"
+        )
     if task == "regression" and not numeric:
         sample = target.dropna().iloc[0]
-        raise TrainingError(f"Target '{target.name}' holds non-numeric values such as {sample!r}, so it "
-                            "cannot be a regression target; use --task classification or a numeric --target")
+        raise TrainingError(
+            f"Target '{target.name}' holds non-numeric values such as {sample!r}, so it "
+            "cannot be a regression target; use --task classification or a numeric --target"
+        )
     return task, estimator
 
 
@@ -72,17 +81,22 @@ def build_pipeline(features: list[dict[str, Any]], estimator: str, task: str, se
     # Columns by position, and the pipeline fitted on an array (see as_matrix): at predict time
     # the server hands it an array too, skipping pandas and scikit-learn's per-call column-name
     # checks, which cost more than the model itself (about 4 ms against 1.5 ms for iris).
-    columns = {kind: [i for i, f in enumerate(features) if _part(f) == kind] for kind in ("numeric", "categorical",
-                                                                                          "boolean")}
+    columns = {
+        kind: [i for i, f in enumerate(features) if _part(f) == kind] for kind in ("numeric", "categorical", "boolean")
+    }
     numeric_steps: list[Any] = [SimpleImputer(strategy="median", keep_empty_features=True)]
     if estimator in _SCALED:
         numeric_steps.append(StandardScaler())
     # Unknown categories at predict time encode as all zeros instead of failing the request.
-    encode = make_pipeline(SimpleImputer(strategy="most_frequent", keep_empty_features=True),
-                           OneHotEncoder(handle_unknown="ignore"))
+    encode = make_pipeline(
+        SimpleImputer(strategy="most_frequent", keep_empty_features=True), OneHotEncoder(handle_unknown="ignore")
+    )
     # SimpleImputer rejects bool columns; their gaps are filled by _prepare before fitting.
-    steps = {"numeric": make_pipeline(*numeric_steps), "categorical": encode,
-             "boolean": OneHotEncoder(handle_unknown="ignore")}
+    steps = {
+        "numeric": make_pipeline(*numeric_steps),
+        "categorical": encode,
+        "boolean": OneHotEncoder(handle_unknown="ignore"),
+    }
     parts = [(kind, steps[kind], names) for kind, names in columns.items() if names]
     # Histogram gradient boosting refuses sparse input, so its one-hot columns are made dense.
     dense = estimator == "gradient_boosting"

@@ -6,6 +6,7 @@ a plot is drawn, which keeps it out of the server's start-up. It is a training e
 (requirements-train.txt, the modelhost:latest-train image): without it a model is trained and
 served as usual, and its card shows no plots.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,8 +25,9 @@ _PERMUTATION_ROWS = 2000
 _SIZE, _DPI = (6, 4), 100
 
 
-def feature_importance(pipeline: Pipeline, names: list[str], X_test: np.ndarray, y_test: np.ndarray,
-                       seed: int) -> tuple[list[dict[str, Any]], str]:
+def feature_importance(
+    pipeline: Pipeline, names: list[str], X_test: np.ndarray, y_test: np.ndarray, seed: int
+) -> tuple[list[dict[str, Any]], str]:
     """Importance per original feature, largest first, and how it was measured.
 
     The method is ``impurity_decrease`` (tree ensembles), ``coefficient_size`` (linear models, on
@@ -68,16 +70,20 @@ def _output_owners(preprocess: Any) -> list[int]:
     return owners
 
 
-def render(directory: Path, task: str, y_true: Any, y_pred: Any, metadata: dict[str, Any],
-           warn: Callable[[str], None]) -> dict[str, str]:
+def render(
+    directory: Path, task: str, y_true: Any, y_pred: Any, metadata: dict[str, Any], warn: Callable[[str], None]
+) -> dict[str, str]:
     """Write the plots for this model into ``directory``; returns plot kind -> file name."""
     if importlib.util.find_spec("matplotlib") is None:
-        warn("Warning: matplotlib is not installed, so this version's model card shows no plots; to draw "
-             "them, train with the modelhost:latest-train image or pip install -r requirements-train.txt")
+        warn(
+            "Warning: matplotlib is not installed, so this version's model card shows no plots; to draw "
+            "them, train with the modelhost:latest-train image or pip install -r requirements-train.txt"
+        )
         return {}
     drawers: dict[str, Callable[[Any], None]] = {
-        "feature_importance": lambda ax: _importance(ax, metadata["feature_importance"],
-                                                     metadata["feature_importance_method"]),
+        "feature_importance": lambda ax: _importance(
+            ax, metadata["feature_importance"], metadata["feature_importance_method"]
+        ),
     }
     if task == "classification":
         drawers["confusion_matrix"] = lambda ax: _confusion(ax, y_true, y_pred, metadata["target"]["classes"])
@@ -121,13 +127,13 @@ def _confusion(ax: Any, y_true: Any, y_pred: Any, classes: list[Any]) -> None:
     matrix = confusion_matrix(y_true, y_pred, labels=classes)
     ax.imshow(matrix, cmap="Blues")
     labels = [str(c) for c in classes]
-    ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 4 else 0, ha="right"
-                  if len(labels) > 4 else "center")
+    ax.set_xticks(
+        range(len(labels)), labels, rotation=45 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center"
+    )
     ax.set_yticks(range(len(labels)), labels)
     threshold = matrix.max() / 2
     for (row, column), count in np.ndenumerate(matrix):
-        ax.text(column, row, str(count), ha="center", va="center",
-                color="white" if count > threshold else "black")
+        ax.text(column, row, str(count), ha="center", va="center", color="white" if count > threshold else "black")
     ax.set_xlabel("Predicted")
     ax.set_ylabel("Actual")
     ax.set_title(f"Confusion matrix, {int(matrix.sum())} held-out rows")

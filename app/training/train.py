@@ -4,6 +4,7 @@ No Flask here: ``flask train`` and ``flask train-demo`` both call :func:`train`,
 and a model trained from a CSV file go through the same code. Every problem with the input
 raises :class:`TrainingError` with a one-line message that says how to fix it.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,6 +33,7 @@ MIN_ROWS = 10
 #: Request keys that cannot double as feature names: "id" is echoed, "instances" marks a batch.
 RESERVED_NAMES = ("id", "instances")
 Progress = Callable[[str], None]
+
 
 @dataclass
 class TrainingOptions:
@@ -96,8 +98,15 @@ def describe_features(frame: pd.DataFrame, descriptions: dict[str, str]) -> list
     for name in frame.columns:
         values, kind = frame[name], infer_type(frame[name])
         present = values.dropna()
-        entry: dict[str, Any] = {"name": str(name), "type": kind, "minimum": None, "maximum": None,
-                                 "enum": None, "description": None, "example": None}
+        entry: dict[str, Any] = {
+            "name": str(name),
+            "type": kind,
+            "minimum": None,
+            "maximum": None,
+            "enum": None,
+            "description": None,
+            "example": None,
+        }
         if kind in ("integer", "number"):
             cast = int if kind == "integer" else float
             entry["minimum"], entry["maximum"] = cast(present.min()), cast(present.max())
@@ -121,20 +130,30 @@ def describe_features(frame: pd.DataFrame, descriptions: dict[str, str]) -> list
     return features
 
 
-def train(repository: str | Path, name: str, frame: pd.DataFrame, options: TrainingOptions,
-          source: dict[str, Any], progress: Progress = print) -> TrainingResult:
+def train(
+    repository: str | Path,
+    name: str,
+    frame: pd.DataFrame,
+    options: TrainingOptions,
+    source: dict[str, Any],
+    progress: Progress = print,
+) -> TrainingResult:
     """Fit, evaluate and write ``<repository>/<name>/<next version>``; nothing is written on error."""
     if not NAME_PATTERN.fullmatch(name):
-        raise TrainingError(f"Model name '{name}' is not valid: use 1-64 lower-case letters, digits, "
-                            "'-' or '_', starting with a letter or digit (e.g. 'churn-v2')")
+        raise TrainingError(
+            f"Model name '{name}' is not valid: use 1-64 lower-case letters, digits, "
+            "'-' or '_', starting with a letter or digit (e.g. 'churn-v2')"
+        )
     remove_stale_staging(Path(repository), progress)
     X, y = _select(frame, options, progress)
     task, estimator = choose_task(y, options.estimator, options.task)
     features = describe_features(X, options.descriptions)
     for feature in features:
         if feature["enum"] and len(feature["enum"]) > max(50, len(y) // 2):
-            progress(f"Note: '{feature['name']}' has {len(feature['enum'])} distinct values in {len(y)} rows; "
-                     "if it identifies rows rather than describing them, --drop it")
+            progress(
+                f"Note: '{feature['name']}' has {len(feature['enum'])} distinct values in {len(y)} rows; "
+                "if it identifies rows rather than describing them, --drop it"
+            )
     X = _prepare(X, features)
     X_train, X_test, y_train, y_test = _split(X, y, task, options, progress)
     pipeline = build_pipeline(features, estimator, task, options.seed)
@@ -146,17 +165,34 @@ def train(repository: str | Path, name: str, frame: pd.DataFrame, options: Train
     predicted = pipeline.predict(as_matrix(X_test))
     scores = evaluate(task, y_test, predicted, pipeline)
     progress("Metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if v is not None))
-    importance, method = plots.feature_importance(pipeline, list(X.columns), as_matrix(X_test),
-                                                 np.asarray(y_test), options.seed)
+    importance, method = plots.feature_importance(
+        pipeline, list(X.columns), as_matrix(X_test), np.asarray(y_test), options.seed
+    )
     metadata = {
-        "name": name, "version": None, "task": task, "framework": "scikit-learn",
-        "framework_version": sklearn.__version__, "estimator": model_class, "artifact": TRAINED_ARTIFACT,
-        "sha256": None, "features": features, "target": _target_info(y, task, pipeline),
-        "metrics": scores, "feature_importance": importance, "feature_importance_method": method,
-        "plots": {}, "params": _params(pipeline.named_steps["model"]),
-        "training_data": {**source, "rows": int(len(frame)), "columns": int(frame.shape[1]),
-                          "train_rows": int(len(X_train)), "test_rows": int(len(X_test)),
-                          "test_size": options.test_size, "seed": options.seed},
+        "name": name,
+        "version": None,
+        "task": task,
+        "framework": "scikit-learn",
+        "framework_version": sklearn.__version__,
+        "estimator": model_class,
+        "artifact": TRAINED_ARTIFACT,
+        "sha256": None,
+        "features": features,
+        "target": _target_info(y, task, pipeline),
+        "metrics": scores,
+        "feature_importance": importance,
+        "feature_importance_method": method,
+        "plots": {},
+        "params": _params(pipeline.named_steps["model"]),
+        "training_data": {
+            **source,
+            "rows": int(len(frame)),
+            "columns": int(frame.shape[1]),
+            "train_rows": int(len(X_train)),
+            "test_rows": int(len(X_test)),
+            "test_size": options.test_size,
+            "seed": options.seed,
+        },
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
 
@@ -177,29 +213,35 @@ def train(repository: str | Path, name: str, frame: pd.DataFrame, options: Train
 def evaluate(task: str, y_true: Any, y_pred: Any, pipeline: Pipeline) -> dict[str, float | None]:
     """Held-out metrics: accuracy and F1 for classifiers, R², MAE and RMSE for regressors."""
     if task == "classification":
-        scores = {"accuracy": skm.accuracy_score(y_true, y_pred),
-                  "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0)}
+        scores = {
+            "accuracy": skm.accuracy_score(y_true, y_pred),
+            "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+        }
         classes = pipeline.classes_
         if len(classes) == 2:
             # The second class (sorted) is the positive one, e.g. "malignant" over "benign", 1 over 0.
             scores["f1"] = skm.f1_score(y_true, y_pred, pos_label=classes[1], zero_division=0)
     else:
-        scores = {"r2": skm.r2_score(y_true, y_pred), "mae": skm.mean_absolute_error(y_true, y_pred),
-                  "rmse": skm.root_mean_squared_error(y_true, y_pred)}
+        scores = {
+            "r2": skm.r2_score(y_true, y_pred),
+            "mae": skm.mean_absolute_error(y_true, y_pred),
+            "rmse": skm.root_mean_squared_error(y_true, y_pred),
+        }
     # R² of a constant test target is NaN, which JSON cannot hold.
     return {k: round(float(v), 6) if math.isfinite(v) else None for k, v in scores.items()}
 
 
-def _select(frame: pd.DataFrame, options: TrainingOptions,
-            progress: Progress) -> tuple[pd.DataFrame, pd.Series]:
+def _select(frame: pd.DataFrame, options: TrainingOptions, progress: Progress) -> tuple[pd.DataFrame, pd.Series]:
     """Split the table into feature columns and the target, dropping what cannot be a feature."""
     frame = frame.rename(columns=str)  # feature names must be strings for feature_names_in_
     columns = list(frame.columns)
     if options.target not in columns:
         separator = next((sep for sep in ";\t|" if len(columns) == 1 and sep in columns[0]), None)
         hint = f"; the file seems separated by {separator!r}: save it with commas" if separator else ""
-        raise TrainingError(f"No column '{options.target}' in the data; its columns are: "
-                            f"{', '.join(columns)}. Pass one of them to --target{hint}")
+        raise TrainingError(
+            f"No column '{options.target}' in the data; its columns are: "
+            f"{', '.join(columns)}. Pass one of them to --target{hint}"
+        )
     unknown = [c for c in options.drop if c not in columns]
     if unknown:
         raise TrainingError(f"Cannot drop {', '.join(unknown)}: not in the data ({', '.join(columns)})")
@@ -219,13 +261,17 @@ def _select(frame: pd.DataFrame, options: TrainingOptions,
             continue
         features.append(column)
     if not features:
-        raise TrainingError(f"The data has no feature columns besides the target '{options.target}'; "
-                            "add at least one column to learn from")
+        raise TrainingError(
+            f"The data has no feature columns besides the target '{options.target}'; "
+            "add at least one column to learn from"
+        )
     if len(y) < MIN_ROWS:
         raise TrainingError(f"Only {len(y)} rows have a target value; training needs at least {MIN_ROWS}")
     if y.nunique() < 2:
-        raise TrainingError(f"Target '{options.target}' has the single value {native(y.iloc[0])!r} in every "
-                            "row; a model needs at least two different values to learn from")
+        raise TrainingError(
+            f"Target '{options.target}' has the single value {native(y.iloc[0])!r} in every "
+            "row; a model needs at least two different values to learn from"
+        )
     return frame.loc[y.index, features], y
 
 
@@ -241,14 +287,17 @@ def _prepare(X: pd.DataFrame, features: list[dict[str, Any]]) -> pd.DataFrame:
     return X
 
 
-def _split(X: pd.DataFrame, y: pd.Series, task: str, options: TrainingOptions,
-           progress: Progress) -> tuple[Any, Any, Any, Any]:
+def _split(
+    X: pd.DataFrame, y: pd.Series, task: str, options: TrainingOptions, progress: Progress
+) -> tuple[Any, Any, Any, Any]:
     """Hold out the test split; stratified for classifiers when every class can appear in both parts."""
     n_test = math.ceil(options.test_size * len(y))
     if n_test < 2 or len(y) - n_test < 5:
-        raise TrainingError(f"--test-size {options.test_size} splits {len(y)} rows into {len(y) - n_test} for "
-                            f"training and {n_test} for testing; use more rows or a test size that leaves "
-                            "at least 5 and 2")
+        raise TrainingError(
+            f"--test-size {options.test_size} splits {len(y)} rows into {len(y) - n_test} for "
+            f"training and {n_test} for testing; use more rows or a test size that leaves "
+            "at least 5 and 2"
+        )
     counts = y.value_counts()
     stratify = None
     if task == "classification":
@@ -257,7 +306,8 @@ def _split(X: pd.DataFrame, y: pd.Series, task: str, options: TrainingOptions,
         else:
             progress("Some classes are too rare to stratify the split; splitting at random")
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=options.test_size, random_state=options.seed, stratify=stratify)
+        X, y, test_size=options.test_size, random_state=options.seed, stratify=stratify
+    )
     if task == "classification" and y_train.nunique() < 2:
         raise TrainingError("The training split holds a single class; add rows of the other classes")
     return X_train, X_test, y_train, y_test
@@ -286,8 +336,7 @@ def _params(estimator: Any) -> dict[str, Any]:
     kept = {}
     for key, value in estimator.get_params(deep=False).items():
         value = native(value)
-        if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float)
-                                                                      and math.isfinite(value)):
+        if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float) and math.isfinite(value)):
             kept[key] = value
     return kept
 

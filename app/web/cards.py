@@ -2,6 +2,7 @@
 
 Kept apart from the views in ``ui.py`` so the pages stay thin; nothing here touches the request.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,11 +12,17 @@ from app.core.versions import Model, ModelVersion
 #: What each hold-out metric means, for readers who do not know the abbreviations.
 METRICS = {
     "accuracy": ("Accuracy", "Share of held-out rows classified correctly."),
-    "f1_macro": ("F1 (macro)", "Balance of precision and recall, averaged over classes so each class counts "
-                               "the same; low when some class is often missed."),
+    "f1_macro": (
+        "F1 (macro)",
+        "Balance of precision and recall, averaged over classes so each class counts "
+        "the same; low when some class is often missed.",
+    ),
     "f1": ("F1", "Balance of precision and recall for the positive class."),
-    "r2": ("R²", "Share of the target's variation the model explains: 1 is perfect, 0 is no better than "
-                 "always predicting the mean."),
+    "r2": (
+        "R²",
+        "Share of the target's variation the model explains: 1 is perfect, 0 is no better than "
+        "always predicting the mean.",
+    ),
     "mae": ("Mean absolute error", "Typical size of a miss, in the target's units."),
     "rmse": ("Root mean squared error", "Like the mean absolute error, but large misses weigh more."),
 }
@@ -23,12 +30,18 @@ METRICS = {
 LOWER_IS_BETTER = {"mae", "rmse", "mse", "log_loss"}
 
 PLOTS = {
-    "confusion_matrix": ("Confusion matrix", "Held-out rows by true class (rows) and predicted class "
-                         "(columns); the diagonal counts correct predictions."),
-    "predicted_vs_actual": ("Predicted against actual", "Each held-out row as a point; the closer the "
-                            "points lie to the diagonal, the better the predictions."),
-    "feature_importance": ("Feature importance", "How much the model relies on each feature; longer bars "
-                           "matter more."),
+    "confusion_matrix": (
+        "Confusion matrix",
+        "Held-out rows by true class (rows) and predicted class " "(columns); the diagonal counts correct predictions.",
+    ),
+    "predicted_vs_actual": (
+        "Predicted against actual",
+        "Each held-out row as a point; the closer the " "points lie to the diagonal, the better the predictions.",
+    ),
+    "feature_importance": (
+        "Feature importance",
+        "How much the model relies on each feature; longer bars " "matter more.",
+    ),
 }
 
 
@@ -83,28 +96,36 @@ def plot_list(meta: dict[str, Any]) -> list[dict[str, str]]:
 
 def feature_rows(meta: dict[str, Any]) -> list[dict[str, Any]]:
     """Features with their range or categories and, where known, their importance."""
-    importance = {i.get("feature"): i.get("importance") for i in meta.get("feature_importance") or []
-                  if isinstance(i, dict)}
+    importance = {
+        i.get("feature"): i.get("importance") for i in meta.get("feature_importance") or [] if isinstance(i, dict)
+    }
     rows = []
     for feature in meta.get("features") or []:
         low, high, enum = feature.get("minimum"), feature.get("maximum"), feature.get("enum")
-        values = ", ".join(str(v) for v in enum) if enum else \
-            f"{low:g} to {high:g}" if low is not None and high is not None else ""
+        values = (
+            ", ".join(str(v) for v in enum)
+            if enum
+            else f"{low:g} to {high:g}"
+            if low is not None and high is not None
+            else ""
+        )
         rows.append({**feature, "values": values, "importance": importance.get(feature["name"])})
     return rows
 
 
 def compare(versions: list[ModelVersion]) -> dict[str, Any]:
     """Versions side by side: one row per version, one column per metric, the best value marked."""
-    rows = [{"version": v.version, "meta": v.metadata, "created": when(v.metadata.get("created_at"))}
-            for v in versions]
+    rows = [{"version": v.version, "meta": v.metadata, "created": when(v.metadata.get("created_at"))} for v in versions]
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row["meta"].get("metrics") or {} if k not in keys]
     best = {}
     for key in keys:
-        values = [r["meta"]["metrics"][key] for r in rows
-                  if isinstance((r["meta"].get("metrics") or {}).get(key), (int, float))]
+        values = [
+            r["meta"]["metrics"][key]
+            for r in rows
+            if isinstance((r["meta"].get("metrics") or {}).get(key), (int, float))
+        ]
         if len(values) > 1:
             best[key] = min(values) if key in LOWER_IS_BETTER else max(values)
     return {"rows": rows, "metrics": [(k, METRICS.get(k, (k, ""))[0]) for k in keys], "best": best}

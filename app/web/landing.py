@@ -1,4 +1,5 @@
 """The landing page: what this server is, which models it serves, and how to call them."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,13 @@ def curl_example(model: Model, base_url: str) -> str | None:
 def index():
     """Landing page listing the models with a request example for each."""
     registry = get_registry()
-    models = [{"model": m, "summary": m.summary(), "curl": curl_example(m, request.host_url),
-               "metadata": m.versions[m.default_version].metadata} for m in registry.models()]
-    return render_template("index.html", models=models, ready=registry.all_ready(),
-                           repository=registry.root)
+    models = [
+        {
+            "model": m,
+            "summary": m.summary(),
+            "curl": curl_example(m, request.host_url),
+            "metadata": m.versions[m.default_version].metadata,
+        }
+        for m in registry.models()
+    ]
+    return render_template("index.html", models=models, ready=registry.all_ready(), repository=registry.root)

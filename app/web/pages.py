@@ -4,6 +4,7 @@ Everything works without JavaScript. The form is validated by the same ``InputSc
 API, so its messages are the API's; unknown or unloaded models get an HTML error page here
 instead of the API's problem document.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -58,20 +59,26 @@ def predict_form(name: str, version: str | None = None) -> tuple[str, int]:
     denied = _token_error()
     if denied:
         return _page(entry, runtime, values=values, form_error=denied, status=401)
-    repeated = {n: "was sent more than once: reload this page and submit the form again"
-                for n in runtime.schema.names if len(request.form.getlist(n)) > 1}
+    repeated = {
+        n: "was sent more than once: reload this page and submit the form again"
+        for n in runtime.schema.names
+        if len(request.form.getlist(n)) > 1
+    }
     if repeated:
         return _page(entry, runtime, values=values, errors=repeated, status=400)
     state = requeststate.current()
     state.use(entry.name, entry.version)
     try:
-        answer = get_dataplane().predict_v1(entry, state, runtime.supports_probabilities,
-                                            form={n: [v] for n, v in values.items()}, max_batch=1)
+        answer = get_dataplane().predict_v1(
+            entry, state, runtime.supports_probabilities, form={n: [v] for n, v in values.items()}, max_batch=1
+        )
     except InvalidInput as exc:
         if not exc.errors:  # input the model itself rejected: said above the form
             return _page(entry, runtime, values=values, form_error=describe(exc), status=exc.status)
-        errors = {e["path"]: "is required: enter a value" if not values.get(e["path"], "x").strip()
-                  else e["message"] for e in exc.errors}
+        errors = {
+            e["path"]: "is required: enter a value" if not values.get(e["path"], "x").strip() else e["message"]
+            for e in exc.errors
+        }
         return _page(entry, runtime, values=values, errors=errors, status=400)
     except UnusableOutput as exc:
         return _page(entry, runtime, values=values, form_error=describe(exc), status=exc.status)
@@ -90,29 +97,48 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
         upload = request.files.get("file")
     except RequestEntityTooLarge:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
-        return _page(entry, runtime, status=413, upload_error=(
-            f"The file is larger than the upload limit of {_size(limit)}. Split it into files of under "
-            f"{_size(limit)} (keep the header row in each) and score them one by one."))
+        return _page(
+            entry,
+            runtime,
+            status=413,
+            upload_error=(
+                f"The file is larger than the upload limit of {_size(limit)}. Split it into files of under "
+                f"{_size(limit)} (keep the header row in each) and score them one by one."
+            ),
+        )
     denied = _token_error()
     if denied:
         return _page(entry, runtime, upload_error=denied, status=401)
     repeated = [n for n in _SWITCHES if len(request.form.getlist(n)) > 1]
     if repeated:
-        return _page(entry, runtime, status=400, upload_error=(
-            f"The field '{repeated[0]}' was sent more than once. Send it once: reload this page and submit the "
-            "form again."))
+        return _page(
+            entry,
+            runtime,
+            status=400,
+            upload_error=(
+                f"The field '{repeated[0]}' was sent more than once. Send it once: reload this page and submit the "
+                "form again."
+            ),
+        )
     if upload is None or not upload.filename:
         return _page(entry, runtime, status=400, upload_error="Choose a CSV file to score, then press Score file.")
     if upload.filename.lower().endswith((".xlsx", ".xls", ".ods")):
-        return _page(entry, runtime, status=400, upload_error=(
-            "This is a spreadsheet workbook, not a CSV file. Save it as 'CSV UTF-8 (comma delimited)' "
-            "and upload that file."))
+        return _page(
+            entry,
+            runtime,
+            status=400,
+            upload_error=(
+                "This is a spreadsheet workbook, not a CSV file. Save it as 'CSV UTF-8 (comma delimited)' "
+                "and upload that file."
+            ),
+        )
     probabilities = runtime.supports_probabilities and request.form.get("probabilities") == "on"
     state = requeststate.current()
     state.use(entry.name, entry.version)
     try:
-        scored = get_dataplane().score_csv(entry, state, upload.stream, probabilities,
-                                           escape_formulas=request.form.get("escape_formulas") == "on")
+        scored = get_dataplane().score_csv(
+            entry, state, upload.stream, probabilities, escape_formulas=request.form.get("escape_formulas") == "on"
+        )
     except ModelhostError as exc:  # a file refused (400) or too big to read (413): said on the page
         return _page(entry, runtime, status=exc.status, upload_error=describe(exc), upload_errors=exc.errors or [])
     stem = secure_filename(upload.filename).rsplit(".", 1)[0] or entry.name
@@ -125,8 +151,11 @@ def template(name: str, version: str | None = None) -> Response:
     """A CSV file with the model's header and one example row, to fill in and upload."""
     entry = get_registry().get(name, version)
     body = scoring.example_csv(entry.ready_runtime().schema)
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{entry.name}-v{entry.version}-template.csv"'})
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{entry.name}-v{entry.version}-template.csv"'},
+    )
 
 
 @bp.get("/models/<name>/card")
@@ -145,19 +174,32 @@ def plot(name: str, version: str, kind: str) -> Response:
     return send_file(registry.plot_file(registry.get(name, version), kind), mimetype="image/png", max_age=3600)
 
 
-def _page(entry: ModelVersion, runtime: Runtime, values: dict[str, str] | None = None,
-          errors: dict[str, str] | None = None, status: int = 200, **context: Any) -> tuple[str, int]:
+def _page(
+    entry: ModelVersion,
+    runtime: Runtime,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    **context: Any,
+) -> tuple[str, int]:
     """Render the model page: versions, the form (with values and errors), the upload box."""
     model = get_registry().model(entry.name)
     fields = form_fields(runtime.schema, values, errors or {})
-    return render_template("ui/model.html", entry=entry, runtime=runtime, fields=fields, errors=errors,
-                           versions=[model.versions[v] for v in sorted(model.versions, reverse=True)],
-                           default_version=model.default_version, meta=entry.metadata,
-                           token_required=pages_need_token(),
-                           max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
-                           max_size=_size(current_app.config["MAX_CONTENT_LENGTH"]),
-                           output_columns=scoring.output_columns(runtime, runtime.supports_probabilities),
-                           **context), status
+    return render_template(
+        "ui/model.html",
+        entry=entry,
+        runtime=runtime,
+        fields=fields,
+        errors=errors,
+        versions=[model.versions[v] for v in sorted(model.versions, reverse=True)],
+        default_version=model.default_version,
+        meta=entry.metadata,
+        token_required=pages_need_token(),
+        max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
+        max_size=_size(current_app.config["MAX_CONTENT_LENGTH"]),
+        output_columns=scoring.output_columns(runtime, runtime.supports_probabilities),
+        **context,
+    ), status
 
 
 def form_fields(schema: InputSchema, values: dict[str, str] | None, errors: dict[str, str]) -> list[dict]:
@@ -167,15 +209,26 @@ def form_fields(schema: InputSchema, values: dict[str, str] | None, errors: dict
         name, kind = feature["name"], features.type_of(feature)
         value = values[name] if values is not None else _text(example_value(feature))
         low, high = feature.get("minimum"), feature.get("maximum")
-        field = {"name": name, "label": name.replace("_", " ").capitalize(), "input": kind.form_input,
-                 "description": feature.get("description"), "value": value, "error": errors.get(name),
-                 "min": low, "max": high, "step": _step(feature), "warning": None,
-                 "options": [_text(o) for o in feature.get("enum") or []] or
-                 (["true", "false"] if kind.form_input == "select" else None)}
+        field = {
+            "name": name,
+            "label": name.replace("_", " ").capitalize(),
+            "input": kind.form_input,
+            "description": feature.get("description"),
+            "value": value,
+            "error": errors.get(name),
+            "min": low,
+            "max": high,
+            "step": _step(feature),
+            "warning": None,
+            "options": [_text(o) for o in feature.get("enum") or []]
+            or (["true", "false"] if kind.form_input == "select" else None),
+        }
         number = _number(value) if kind.numeric else None
         if number is not None and low is not None and high is not None and not low <= number <= high:
-            field["warning"] = (f"outside the training range {low:g} to {high:g}: "
-                                "the model has not seen such values, so treat the prediction with care")
+            field["warning"] = (
+                f"outside the training range {low:g} to {high:g}: "
+                "the model has not seen such values, so treat the prediction with care"
+            )
         fields.append(field)
     return fields
 
@@ -190,8 +243,9 @@ def _step(feature: dict[str, Any]) -> str:
     """The input's step: 1 for integers, else the finest decimal the training data shows."""
     if features.type_name(feature) == "integer":
         return "1"
-    samples = [repr(float(v)) for k in ("minimum", "maximum", "example")
-               if isinstance(v := feature.get(k), (int, float))]
+    samples = [
+        repr(float(v)) for k in ("minimum", "maximum", "example") if isinstance(v := feature.get(k), (int, float))
+    ]
     decimals = [99 if "e" in s else len(s.partition(".")[2]) for s in samples]
     finest = max(decimals, default=99)
     return f"{10 ** -finest:.{finest}f}" if finest <= 4 else "any"

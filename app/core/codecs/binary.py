@@ -6,6 +6,7 @@ The ``Inference-Header-Content-Length`` header says where the JSON part ends, an
 as a 4-byte little-endian integer. Outputs go back the same way, in JSON or as raw data, as the
 client asked.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,7 +35,8 @@ def split_body(raw: bytes, header_length: str | None) -> tuple[bytes, memoryview
         raise InvalidInput(
             f"The Inference-Header-Content-Length header must be the number of bytes of the JSON part of the "
             f"body, from 0 to the body's {len(raw)} bytes, got {header_length!r}.",
-            errors=[{"path": "Inference-Header-Content-Length", "message": "is not the length of the JSON part"}])
+            errors=[{"path": "Inference-Header-Content-Length", "message": "is not the length of the JSON part"}],
+        )
     length = int(text)
     return raw[:length], memoryview(raw)[length:]
 
@@ -45,8 +47,11 @@ def from_binary(name: str, where: str, datatype: str, shape: tuple[int, ...], da
         return _bytes_elements(name, where, data, count)
     dtype = FIXED[datatype]
     if len(data) != count * dtype.itemsize:
-        raise element_error(where, f"Input {name!r}: shape {list(shape)} of {datatype} takes {count * dtype.itemsize} "
-                            f"bytes, but binary_data_size is {len(data)}.")
+        raise element_error(
+            where,
+            f"Input {name!r}: shape {list(shape)} of {datatype} takes {count * dtype.itemsize} "
+            f"bytes, but binary_data_size is {len(data)}.",
+        )
     if datatype == "BOOL":
         raw = np.frombuffer(data, dtype=np.uint8)
         wrong = np.flatnonzero(raw > 1)
@@ -60,14 +65,20 @@ def _bytes_elements(name: str, where: str, data: memoryview, count: int) -> list
     elements, position, end = [], 0, len(data)
     while position < end:
         if position + 4 > end:
-            raise element_error(f"{where}/data/{len(elements)}", f"Input {name!r}: the BYTES data ends inside the 4-byte "
-                         f"length of element {len(elements)}; each element is its length, then its bytes.")
+            raise element_error(
+                f"{where}/data/{len(elements)}",
+                f"Input {name!r}: the BYTES data ends inside the 4-byte "
+                f"length of element {len(elements)}; each element is its length, then its bytes.",
+            )
         (length,) = _LENGTH.unpack_from(data, position)
         position += 4
         if position + length > end:
-            raise element_error(f"{where}/data/{len(elements)}", f"Input {name!r}: BYTES element {len(elements)} says "
-                         f"it is {length} bytes long, but only {end - position} bytes are left.")
-        elements.append(bytes(data[position:position + length]))
+            raise element_error(
+                f"{where}/data/{len(elements)}",
+                f"Input {name!r}: BYTES element {len(elements)} says "
+                f"it is {length} bytes long, but only {end - position} bytes are left.",
+            )
+        elements.append(bytes(data[position : position + length]))
         position += length
     if len(elements) != count:
         raise element_error(where, f"Input {name!r} holds {len(elements)} BYTES elements, but its shape takes {count}.")

@@ -12,6 +12,7 @@ empty cells, and a delimiter at the end of a row holds no value. A row with one 
 the header has columns is returned marked as wide, so that each such row is reported by its
 line; a row wider still stops the reading, as does a quoted value that is never closed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,10 @@ from app.core.errors import InvalidInput, PayloadTooLarge, listed
 
 #: Bytes of header line allowed per column of ``CSV_MAX_COLUMNS``.
 HEADER_BYTES_PER_COLUMN = 128
-NOT_UTF8 = ("The file is not UTF-8 text (is it a spreadsheet workbook?). Save it as 'CSV UTF-8 "
-            "(comma delimited)' and send it again.")
+NOT_UTF8 = (
+    "The file is not UTF-8 text (is it a spreadsheet workbook?). Save it as 'CSV UTF-8 "
+    "(comma delimited)' and send it again."
+)
 UNCLOSED = 'opens a quoted value (") that is never closed: add the closing quote, or remove the stray one'
 _BLOCK = 64 * 1024
 #: Characters decoded at a time: a byte that is not UTF-8 stops the reading in the chunk being
@@ -102,29 +105,39 @@ class CsvFile:
         except UnicodeDecodeError:
             raise InvalidInput(NOT_UTF8, errors=[{"path": "line 1", "message": "is not UTF-8 text"}]) from None
         if "\x00" in first:  # valid UTF-8, but what UTF-16 text without a byte order mark looks like
-            raise InvalidInput("The header line holds NUL characters, so the file is not UTF-8 text (is it UTF-16 "
-                               "text from a spreadsheet?). Save it as 'CSV UTF-8 (comma delimited)' and send it again.",
-                               errors=[{"path": "line 1", "message": "holds NUL characters"}])
+            raise InvalidInput(
+                "The header line holds NUL characters, so the file is not UTF-8 text (is it UTF-16 "
+                "text from a spreadsheet?). Save it as 'CSV UTF-8 (comma delimited)' and send it again.",
+                errors=[{"path": "line 1", "message": "holds NUL characters"}],
+            )
         if not first.strip():
-            raise InvalidInput("The file is empty or its first line is blank. The first line must be a header "
-                               "naming the columns: " + ", ".join(expected) + ".",
-                               errors=[{"path": "line 1", "message": "must be the header row"}])
+            raise InvalidInput(
+                "The file is empty or its first line is blank. The first line must be a header "
+                "naming the columns: " + ", ".join(expected) + ".",
+                errors=[{"path": "line 1", "message": "must be the header row"}],
+            )
         # Spreadsheets in many locales save CSV with semicolons; the answer uses the same delimiter.
-        self.sep = ";" if first.count(";") > first.count(",") else \
-            "\t" if "\t" in first and "," not in first else ","
+        self.sep = ";" if first.count(";") > first.count(",") else "\t" if "\t" in first and "," not in first else ","
         try:
             self.header = [h.strip() for h in next(csv.reader([first], delimiter=self.sep))]
         except csv.Error as exc:
-            raise InvalidInput(f"The header line cannot be read as CSV ({exc}). The first line must name the "
-                               "columns: " + ", ".join(expected) + ".",
-                               errors=[{"path": "line 1", "message": f"cannot be read as CSV: {exc}"}]) from None
+            raise InvalidInput(
+                f"The header line cannot be read as CSV ({exc}). The first line must name the "
+                "columns: " + ", ".join(expected) + ".",
+                errors=[{"path": "line 1", "message": f"cannot be read as CSV: {exc}"}],
+            ) from None
         if len(self.header) > limits.max_columns:
             raise PayloadTooLarge(
                 f"The file has {len(self.header)} columns; this server reads CSV files of at most "
                 f"{limits.max_columns}. Remove the columns the model does not use ({_needs(expected)}), or ask "
                 "the operator to raise MODELHOST_CSV_MAX_COLUMNS.",
-                errors=[{"path": "line 1", "message": f"has {len(self.header)} columns; at most "
-                         f"{limits.max_columns} are read"}])
+                errors=[
+                    {
+                        "path": "line 1",
+                        "message": f"has {len(self.header)} columns; at most " f"{limits.max_columns} are read",
+                    }
+                ],
+            )
         self._body = _Body(rest, stream)
         self._chunk_rows = limits.chunk_rows
 
@@ -148,7 +161,7 @@ class CsvFile:
                     if len(row) > width + 1:
                         raise Unreadable(width_error(line, len(row), width))
                     spare = row.pop() if len(row) > width else ""
-                    row.extend(blank[len(row):])
+                    row.extend(blank[len(row) :])
                 if spare or row != blank:
                     if spare:
                         wide.append(len(numbers))
@@ -169,7 +182,7 @@ def _chunk(header: list[str], cells: list[str], lines: list[int], wide: list[int
     """A chunk of the cells read row after row, given the positions of its wide rows."""
     marked = np.zeros(len(lines), dtype=bool)
     marked[wide] = True
-    return Chunk(header, [cells[i::len(header)] for i in range(len(header))], lines, marked)
+    return Chunk(header, [cells[i :: len(header)] for i in range(len(header))], lines, marked)
 
 
 class _Lines:
@@ -211,10 +224,10 @@ class _Body(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         if self._head:
-            data, self._head = self._head[:len(buffer)], self._head[len(buffer):]
+            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
         else:
             data = self._stream.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
 
@@ -229,10 +242,11 @@ def _header_line(stream: IO[bytes], limits: CsvLimits, expected: list[str]) -> t
                 f"{limits.max_columns} columns. Check that the file has line breaks; shorten the column names "
                 f"or remove the columns the model does not use ({_needs(expected)}), or ask the operator to "
                 "raise MODELHOST_CSV_MAX_COLUMNS.",
-                errors=[{"path": "line 1", "message": f"is longer than {limit} bytes"}])
+                errors=[{"path": "line 1", "message": f"is longer than {limit} bytes"}],
+            )
         # A "\r" at the end of what was read may be the first half of "\r\n": read on to know.
         if found and (eof or found.end() < len(data) or found.group() != b"\r"):
-            return data[:found.start()], data[found.end():]
+            return data[: found.start()], data[found.end() :]
         if eof:
             return data, b""
         block = stream.read(_BLOCK)

@@ -14,6 +14,7 @@ otherwise reach code that recurses once per level (the decoder, the schema valid
 flattening of a tensor's ``data``), and an Apache request thread has too little stack for that.
 No request any protocol accepts comes near ``MAX_DEPTH``.
 """
+
 from __future__ import annotations
 
 import re
@@ -67,7 +68,8 @@ def decode_json(raw: bytes, max_values: int | None = None, subject: str = "The b
         raise InvalidInput(
             f"{subject} is not valid JSON: {exc}.{hint} NaN, Infinity and numbers beyond a double "
             "(such as 1e400) are not accepted.",
-            errors=[{"path": "", "message": f"is not valid JSON: {exc}"}]) from None
+            errors=[{"path": "", "message": f"is not valid JSON: {exc}"}],
+        ) from None
     return Decoded(body, numbers_only=isinstance(body, dict) and _numbers_only(raw))
 
 
@@ -82,7 +84,8 @@ def check_depth(raw: bytes, subject: str = "The body") -> None:
             f"{subject} nests arrays and objects {depth} levels deep; at most {MAX_DEPTH} are accepted. A request "
             "needs a few: a list of instances, each a row or an object of features, or a tensor's data nested "
             "once per dimension of its shape (or flat).",
-            errors=[{"path": "", "message": f"nests {depth} levels deep, more than {MAX_DEPTH}"}])
+            errors=[{"path": "", "message": f"nests {depth} levels deep, more than {MAX_DEPTH}"}],
+        )
 
 
 def _depth(raw: bytes) -> int:
@@ -99,7 +102,7 @@ def _numbers_only(raw: bytes) -> bool:
     start = raw.find(_KEY)
     if start < 0:
         return False
-    values = raw[start + len(_KEY):]
+    values = raw[start + len(_KEY) :]
     return b"t" not in values and b"f" not in values and b"n" not in values
 
 
@@ -117,4 +120,5 @@ def _check_size(raw: bytes, max_values: int, subject: str) -> None:
         raise PayloadTooLarge(
             f"{subject} holds about {count} JSON values; a request for this model holds at most {max_values} "
             "(the instance limit times the values of one instance). Send fewer or smaller instances per "
-            "request.")
+            "request."
+        )

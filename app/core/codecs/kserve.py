@@ -4,6 +4,7 @@ The instances are rows in the model's feature order or objects with features by 
 as /v1 checks them. Not supported: ``signature_name`` (a scikit-learn model has one signature)
 and TF Serving's columnar ``inputs``; a request with either says what to send instead.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,11 +23,16 @@ def check_envelope(body: Any) -> None:
     if not isinstance(body, dict) or "instances" not in body:
         unsupported = [_UNSUPPORTED[k] for k in _UNSUPPORTED if isinstance(body, dict) and k in body]
         hint = f" ({'; '.join(unsupported)})" if unsupported else ""
-        raise InvalidInput('The body must be {"instances": [...]}: rows in the model\'s feature order or objects '
-                           f"with the features by name{hint}.",
-                           errors=[{"path": "instances", "message": "is required"}])
+        raise InvalidInput(
+            'The body must be {"instances": [...]}: rows in the model\'s feature order or objects '
+            f"with the features by name{hint}.",
+            errors=[{"path": "instances", "message": "is required"}],
+        )
     extra = [k for k in body if k != "instances"]
     if extra:
         errors = [{"path": k, "message": _UNSUPPORTED.get(k, "is not a member of a predict request")} for k in extra]
-        raise InvalidInput("; ".join(f"{e['path']}: {e['message']}" for e in errors) +
-                           '. The body is {"instances": [...]} and nothing else.', errors=errors)
+        raise InvalidInput(
+            "; ".join(f"{e['path']}: {e['message']}" for e in errors)
+            + '. The body is {"instances": [...]} and nothing else.',
+            errors=errors,
+        )

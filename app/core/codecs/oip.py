@@ -11,6 +11,7 @@ The elements then go through the model's own :class:`~app.core.schema.InputSchem
 request is checked exactly as a /v1 request is, against the same limits, with every violation
 listed; the paths of the violations name the tensor element at fault.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -59,16 +60,24 @@ def predict_datatype(runtime: Runtime) -> str:
 def tensor_metadata(runtime: Runtime) -> dict[str, Any]:
     """The ``inputs``, ``outputs`` and ``parameters`` of a loaded version's model metadata."""
     schema = runtime.schema
-    inputs = [{"name": f["name"], "datatype": features.type_of(f).oip_datatype, "shape": [-1]}
-              for f in schema.features]
+    inputs = [{"name": f["name"], "datatype": features.type_of(f).oip_datatype, "shape": [-1]} for f in schema.features]
     outputs: list[dict[str, Any]] = [{"name": PREDICT, "datatype": predict_datatype(runtime), "shape": [-1]}]
     if runtime.supports_probabilities:
-        outputs.append({"name": PROBABILITIES, "datatype": "FP64", "shape": [-1, len(runtime.classes)],
-                        "parameters": {"classes": runtime.classes}})
+        outputs.append(
+            {
+                "name": PROBABILITIES,
+                "datatype": "FP64",
+                "shape": [-1, len(runtime.classes)],
+                "parameters": {"classes": runtime.classes},
+            }
+        )
     parameters: dict[str, Any] = {"task": runtime.metadata["task"]}
     if takes_matrix(schema):
-        parameters["matrix_input"] = {"shape": [-1, len(schema.names)], "datatypes": list(MATRIX_DATATYPES),
-                                      "columns": schema.names}
+        parameters["matrix_input"] = {
+            "shape": [-1, len(schema.names)],
+            "datatypes": list(MATRIX_DATATYPES),
+            "columns": schema.names,
+        }
     return {"inputs": inputs, "outputs": outputs, "parameters": parameters}
 
 
@@ -88,8 +97,11 @@ class Request:
 def read_request(raw: bytes, header_length: str | None, schema: InputSchema, max_batch: int) -> Request:
     """Split a body into its JSON part and binary data, decode and check the JSON part, and read each input."""
     header, binary = split_body(raw, header_length)
-    subject = "The body" if header_length is None else \
-        f"The JSON part of the body (its first {len(header)} bytes, as {HEADER_LENGTH} says)"
+    subject = (
+        "The body"
+        if header_length is None
+        else f"The JSON part of the body (its first {len(header)} bytes, as {HEADER_LENGTH} says)"
+    )
     # Each tensor's name, datatype, shape and parameters are values of their own too.
     limit = max_values(len(schema.names), max_batch) + _TENSOR_VALUES * len(schema.names) + 32
     body = decode_json(header, limit, subject).body
@@ -116,8 +128,12 @@ def to_batch(schema: InputSchema, tensors: list[Tensor], max_batch: int) -> Batc
         if batch is not None:
             return batch
     rows = zip(*map(_as_list, columns), strict=True)
-    return _checked(schema, [dict(zip(names, row, strict=True)) for row in rows], max_batch,
-                    lambda i, f: f"{by_name[f].path}/data/{i}")
+    return _checked(
+        schema,
+        [dict(zip(names, row, strict=True)) for row in rows],
+        max_batch,
+        lambda i, f: f"{by_name[f].path}/data/{i}",
+    )
 
 
 def _matrix_batch(schema: InputSchema, tensor: Tensor, max_batch: int) -> Batch:
@@ -127,7 +143,8 @@ def _matrix_batch(schema: InputSchema, tensor: Tensor, max_batch: int) -> Batch:
             f"Input {tensor.name!r} is not a feature of this model, so it is read as the model's rows in one tensor, "
             f"which takes shape [n, {width}] (columns {', '.join(schema.names)}); it has shape {list(tensor.shape)}. "
             "Or send one tensor per feature, named after it.",
-            errors=[{"path": f"{tensor.path}/shape", "message": f"must be [n, {width}] for the rows of this model"}])
+            errors=[{"path": f"{tensor.path}/shape", "message": f"must be [n, {width}] for the rows of this model"}],
+        )
     if tensor.datatype not in FLOATS | INTEGERS:
         raise _wrong_datatype(tensor, "the rows of this model are numbers", "FP64")
     _check_rows(tensor.shape[0], max_batch)
@@ -136,11 +153,18 @@ def _matrix_batch(schema: InputSchema, tensor: Tensor, max_batch: int) -> Batch:
     batch = schema.from_matrix(array) if schema.numeric else None
     if batch is not None:
         return batch
-    rows = array.tolist() if isinstance(values, np.ndarray) and values.dtype.kind == "f" else \
-        np.asarray(values, dtype=object).reshape(tensor.shape).tolist()
+    rows = (
+        array.tolist()
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f"
+        else np.asarray(values, dtype=object).reshape(tensor.shape).tolist()
+    )
     position = {name: column for column, name in enumerate(schema.names)}
-    return _checked(schema, [dict(zip(schema.names, row, strict=True)) for row in rows], max_batch,
-                    lambda i, f: f"{tensor.path}/data/{i * width + position[f]}")
+    return _checked(
+        schema,
+        [dict(zip(schema.names, row, strict=True)) for row in rows],
+        max_batch,
+        lambda i, f: f"{tensor.path}/data/{i * width + position[f]}",
+    )
 
 
 def _feature_tensors(schema: InputSchema, tensors: list[Tensor]) -> dict[str, Tensor]:
@@ -156,11 +180,17 @@ def _feature_tensors(schema: InputSchema, tensors: list[Tensor]) -> dict[str, Te
     missing = [n for n in schema.names if n not in by_name]
     errors += [{"path": "inputs", "message": f"has no tensor for feature {n!r}"} for n in missing]
     if errors:
-        matrix = (f" or, the features being numbers, one [n, {len(schema.names)}] tensor of rows"
-                  if takes_matrix(schema) else "")
+        matrix = (
+            f" or, the features being numbers, one [n, {len(schema.names)}] tensor of rows"
+            if takes_matrix(schema)
+            else ""
+        )
         listed = "; ".join(f"{e['path']} {e['message']}" for e in errors[:5])
-        raise InvalidInput(f"The inputs must be one tensor per feature, named after it{matrix}. The features are "
-                           f"{', '.join(schema.names)}. {listed}", errors=errors[:100])
+        raise InvalidInput(
+            f"The inputs must be one tensor per feature, named after it{matrix}. The features are "
+            f"{', '.join(schema.names)}. {listed}",
+            errors=errors[:100],
+        )
     return by_name
 
 
@@ -169,14 +199,23 @@ def _rows(by_name: dict[str, Tensor], max_batch: int) -> int:
     errors, counts = [], set()
     for tensor in by_name.values():
         if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
-            errors.append({"path": f"{tensor.path}/shape", "message": f"is {list(tensor.shape)}; a feature's tensor "
-                                                                      "has shape [n] or [n, 1]"})
+            errors.append(
+                {
+                    "path": f"{tensor.path}/shape",
+                    "message": f"is {list(tensor.shape)}; a feature's tensor " "has shape [n] or [n, 1]",
+                }
+            )
         else:
             counts.add(tensor.shape[0])
     if not errors and len(counts) > 1:
         shapes = ", ".join(f"{t.name} {list(t.shape)}" for t in by_name.values())
-        errors.append({"path": "inputs", "message": f"hold different numbers of rows ({shapes}); every feature's "
-                                                    "tensor needs one element per row"})
+        errors.append(
+            {
+                "path": "inputs",
+                "message": f"hold different numbers of rows ({shapes}); every feature's "
+                "tensor needs one element per row",
+            }
+        )
     if errors:
         raise InvalidInput("; ".join(f"{e['path']} {e['message']}" for e in errors), errors=errors)
     rows = counts.pop()
@@ -186,17 +225,19 @@ def _rows(by_name: dict[str, Tensor], max_batch: int) -> int:
 
 def _check_rows(rows: int, max_batch: int) -> None:
     if rows == 0:
-        raise InvalidInput("The inputs hold no rows; send at least one.",
-                           errors=[{"path": "inputs", "message": "must not be empty"}])
+        raise InvalidInput(
+            "The inputs hold no rows; send at least one.", errors=[{"path": "inputs", "message": "must not be empty"}]
+        )
     if rows > max_batch:
         raise PayloadTooLarge(f"The request has {rows} rows; the limit is {max_batch}. Split it into smaller requests.")
 
 
 def _wrong_datatype(tensor: Tensor, why: str, datatype: str) -> InvalidInput:
-    return InvalidInput(f"Input {tensor.name!r} has datatype {tensor.datatype}, but {why}: send {datatype}.",
-                        errors=[{"path": f"{tensor.path}/datatype", "message": f"must be {datatype}, not "
-                                                                               f"{tensor.datatype}"}],
-                        see=SEE_V2_INPUTS)
+    return InvalidInput(
+        f"Input {tensor.name!r} has datatype {tensor.datatype}, but {why}: send {datatype}.",
+        errors=[{"path": f"{tensor.path}/datatype", "message": f"must be {datatype}, not " f"{tensor.datatype}"}],
+        see=SEE_V2_INPUTS,
+    )
 
 
 def _column(tensor: Tensor) -> np.ndarray | list[Any]:
@@ -208,9 +249,13 @@ def _column(tensor: Tensor) -> np.ndarray | list[Any]:
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             shown = ", ".join(map(str, bad[:10].tolist()))
-            raise InvalidInput(f"Input {tensor.name!r}: element {shown} is NaN or infinite; send finite numbers.",
-                               errors=[{"path": f"{tensor.path}/data/{p}", "message": "must be a finite number"}
-                                       for p in bad[:100].tolist()])
+            raise InvalidInput(
+                f"Input {tensor.name!r}: element {shown} is NaN or infinite; send finite numbers.",
+                errors=[
+                    {"path": f"{tensor.path}/data/{p}", "message": "must be a finite number"}
+                    for p in bad[:100].tolist()
+                ],
+            )
     return values
 
 
@@ -218,17 +263,21 @@ def _text(tensor: Tensor, index: int, value: bytes) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidInput(f"Input {tensor.name!r}: BYTES element {index} is not UTF-8 text.",
-                           errors=[{"path": f"{tensor.path}/data/{index}", "message": "is not UTF-8 text"}]) from None
+        raise InvalidInput(
+            f"Input {tensor.name!r}: BYTES element {index} is not UTF-8 text.",
+            errors=[{"path": f"{tensor.path}/data/{index}", "message": "is not UTF-8 text"}],
+        ) from None
 
 
 def _as_list(column: np.ndarray | list[Any]) -> list[Any]:
     return column.tolist() if isinstance(column, np.ndarray) else column
 
 
-def _checked(schema: InputSchema, instances: list[dict[str, Any]], max_batch: int,
-             element: Callable[[int, str], str]) -> Batch:
+def _checked(
+    schema: InputSchema, instances: list[dict[str, Any]], max_batch: int, element: Callable[[int, str], str]
+) -> Batch:
     """The schema's own check of the rows, each violation named by the tensor element at fault."""
+
     def locate(place: list[Any]) -> str:
         if len(place) >= 3 and place[0] == "instances":
             return element(place[1], place[2])
@@ -248,21 +297,26 @@ def requested_outputs(request: dict[str, Any], runtime: Runtime, model: str) -> 
     for index, output in enumerate(asked):
         name = output["name"]
         if name not in known:
-            why = (f"model {model!r} has no class probabilities" if name == PROBABILITIES
-                   else f"the outputs are {', '.join(known)}")
+            why = (
+                f"model {model!r} has no class probabilities"
+                if name == PROBABILITIES
+                else f"the outputs are {', '.join(known)}"
+            )
             errors.append({"path": f"outputs/{index}/name", "message": f"{name!r} is not an output: {why}"})
         elif name in [c[0] for c in chosen]:
             errors.append({"path": f"outputs/{index}/name", "message": f"{name!r} is asked for twice"})
         else:
             chosen.append((name, bool((output.get("parameters") or {}).get("binary_data", binary))))
     if errors:
-        raise InvalidInput("; ".join(f"{e['path']} {e['message']}" for e in errors) + ".", errors=errors,
-                           see=SEE_V2_OUTPUTS)
+        raise InvalidInput(
+            "; ".join(f"{e['path']} {e['message']}" for e in errors) + ".", errors=errors, see=SEE_V2_OUTPUTS
+        )
     return chosen
 
 
-def outputs(runtime: Runtime, requested: list[tuple[str, bool]], predictions: np.ndarray,
-            probabilities: np.ndarray | None) -> list[Output]:
+def outputs(
+    runtime: Runtime, requested: list[tuple[str, bool]], predictions: np.ndarray, probabilities: np.ndarray | None
+) -> list[Output]:
     """The answer's output tensors."""
     result = []
     for name, binary in requested:

@@ -7,6 +7,7 @@ the tensor's (``app.core.codecs.binary``).
 This module knows tensors only: not models, not HTTP. Every malformed request is an
 InvalidInput naming what is wrong and where.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,38 +39,62 @@ REQUEST_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "id": {"type": "string", "description": "Echoed back in the answer."},
-        "parameters": {**_PARAMETERS, "properties": {"binary_data_output": {
-            "type": "boolean", "description": "Every output as raw binary data, unless it says otherwise."}}},
-        "inputs": {"type": "array", "minItems": 1, "items": {
-            "type": "object",
-            "required": ["name", "datatype", "shape"],
-            "additionalProperties": False,
+        "parameters": {
+            **_PARAMETERS,
             "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "datatype": {"enum": DATATYPES},
-                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                "parameters": {**_PARAMETERS, "properties": {"binary_data_size": {
-                    "type": "integer", "minimum": 0,
-                    "description": "Bytes of the binary data after the JSON part that hold this input."}}},
-                "data": {"type": "array", "description": "The elements, flat or nested, row-major."},
+                "binary_data_output": {
+                    "type": "boolean",
+                    "description": "Every output as raw binary data, unless it says otherwise.",
+                }
             },
-        }},
-        "outputs": {"type": "array", "items": {
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": False,
-            "properties": {
-                "name": {"type": "string"},
-                "parameters": {**_PARAMETERS, "properties": {"binary_data": {
-                    "type": "boolean", "description": "This output as raw binary data."}}},
+        },
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "datatype", "shape"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "datatype": {"enum": DATATYPES},
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                    "parameters": {
+                        **_PARAMETERS,
+                        "properties": {
+                            "binary_data_size": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "Bytes of the binary data after the JSON part that hold this input.",
+                            }
+                        },
+                    },
+                    "data": {"type": "array", "description": "The elements, flat or nested, row-major."},
+                },
             },
-        }},
+        },
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "parameters": {
+                        **_PARAMETERS,
+                        "properties": {
+                            "binary_data": {"type": "boolean", "description": "This output as raw binary data."}
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 #: The protocol's whole numbers (sizes, dimensions) are JSON integers written as such: JSON
 #: Schema's "integer" also takes 32.0, which is no size a slice or a shape can use.
-_STRICT_INTEGERS = Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda _checker, value: type(value) is int)
+_STRICT_INTEGERS = Draft202012Validator.TYPE_CHECKER.redefine("integer", lambda _checker, value: type(value) is int)
 _REQUEST = validators.extend(Draft202012Validator, type_checker=_STRICT_INTEGERS)(REQUEST_SCHEMA)
 
 
@@ -106,8 +131,12 @@ def check_request(request: Any) -> None:
         return
     listed = [{"path": "/".join(map(str, e.absolute_path)), "message": _message(e)} for e in errors[:MAX_LISTED]]
     detail = listed_text([f"{e['path'] or 'body'} {e['message']}" for e in listed], 5, "; ", see_errors=True)
-    raise InvalidInput(f"The inference request is not valid: {detail}. The Open Inference Protocol request is "
-                       '{"inputs": [{"name", "datatype", "shape", "data"}, ...]}.', errors=listed, see=SEE_API_DOCS)
+    raise InvalidInput(
+        f"The inference request is not valid: {detail}. The Open Inference Protocol request is "
+        '{"inputs": [{"name", "datatype", "shape", "data"}, ...]}.',
+        errors=listed,
+        see=SEE_API_DOCS,
+    )
 
 
 _TOP = frozenset(REQUEST_SCHEMA["properties"])
@@ -128,9 +157,14 @@ def _plain(request: Any) -> bool:
     if type(inputs) is not list or not inputs or type(outputs) is not list:
         return False
     for tensor in inputs:
-        if type(tensor) is not dict or not tensor.keys() <= _INPUT or type(tensor.get("name")) is not str \
-                or not tensor["name"] or type(tensor.get("shape")) is not list \
-                or ("data" in tensor and type(tensor["data"]) is not list):
+        if (
+            type(tensor) is not dict
+            or not tensor.keys() <= _INPUT
+            or type(tensor.get("name")) is not str
+            or not tensor["name"]
+            or type(tensor.get("shape")) is not list
+            or ("data" in tensor and type(tensor["data"]) is not list)
+        ):
             return False
         if type(tensor.get("datatype")) is not str or tensor["datatype"] not in _DATATYPE_SET:
             return False
@@ -141,8 +175,10 @@ def _plain(request: Any) -> bool:
             size = parameters.get("binary_data_size", 0) if type(parameters) is dict else -1
             if type(size) is not int or size < 0:
                 return False
-    return all(type(o) is dict and o.keys() <= _OUTPUT and type(o.get("name")) is str
-               and _switches(o, "binary_data") for o in outputs)
+    return all(
+        type(o) is dict and o.keys() <= _OUTPUT and type(o.get("name")) is str and _switches(o, "binary_data")
+        for o in outputs
+    )
 
 
 def _switches(holder: dict[str, Any], name: str) -> bool:
@@ -177,24 +213,37 @@ def read_inputs(request: dict[str, Any], binary: memoryview, has_header_length: 
             if "data" in spec:
                 raise element_error(where, f"Input {name!r} has both 'data' and parameters.binary_data_size; send one.")
             if not has_header_length:
-                raise element_error(where, f"Input {name!r} has parameters.binary_data_size, but the request has no "
-                                    "Inference-Header-Content-Length header saying where the JSON part ends.")
+                raise element_error(
+                    where,
+                    f"Input {name!r} has parameters.binary_data_size, but the request has no "
+                    "Inference-Header-Content-Length header saying where the JSON part ends.",
+                )
             if offset + size > len(binary):
-                raise element_error(where, f"Input {name!r} has binary_data_size {size}, but only {len(binary) - offset} "
-                                    "bytes of binary data are left after the inputs before it.")
-            values = from_binary(name, where, datatype, shape, binary[offset:offset + size])
+                raise element_error(
+                    where,
+                    f"Input {name!r} has binary_data_size {size}, but only {len(binary) - offset} "
+                    "bytes of binary data are left after the inputs before it.",
+                )
+            values = from_binary(name, where, datatype, shape, binary[offset : offset + size])
             offset += size
         elif "data" in spec:
             values = _from_json(name, where, datatype, shape, spec["data"])
         else:
-            raise element_error(where, f"Input {name!r} has no elements: give them in 'data' or, as binary data, "
-                                "in parameters.binary_data_size.")
+            raise element_error(
+                where,
+                f"Input {name!r} has no elements: give them in 'data' or, as binary data, "
+                "in parameters.binary_data_size.",
+            )
         tensors.append(Tensor(name, datatype, shape, values, index))
     if offset != len(binary):
-        raise InvalidInput(f"The body has {len(binary)} bytes of binary data after the JSON part, but the inputs' "
-                           f"binary_data_size add up to {offset}; check Inference-Header-Content-Length and the "
-                           "sizes.", errors=[{"path": "Inference-Header-Content-Length",
-                                              "message": "does not match the inputs' binary_data_size"}])
+        raise InvalidInput(
+            f"The body has {len(binary)} bytes of binary data after the JSON part, but the inputs' "
+            f"binary_data_size add up to {offset}; check Inference-Header-Content-Length and the "
+            "sizes.",
+            errors=[
+                {"path": "Inference-Header-Content-Length", "message": "does not match the inputs' binary_data_size"}
+            ],
+        )
     return tensors
 
 
@@ -207,8 +256,10 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
     values = _flatten(name, where, data, len(shape)) if data and type(data[0]) is list else data
     count = math.prod(shape)
     if len(values) != count:
-        raise element_error(f"{where}/data", f"Input {name!r} has {len(values)} elements in 'data', but its shape "
-                                      f"{list(shape)} takes {count}.")
+        raise element_error(
+            f"{where}/data",
+            f"Input {name!r} has {len(values)} elements in 'data', but its shape " f"{list(shape)} takes {count}.",
+        )
     kinds = _JSON_KINDS.get(datatype, (int, float))
     if not set(map(type, values)) <= set(kinds):
         wrong = [i for i, v in enumerate(values) if type(v) not in kinds]
@@ -217,8 +268,9 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
         info = np.iinfo(FIXED[datatype])
         if min(values) < info.min or max(values) > info.max:
             wrong = [i for i, v in enumerate(values) if not info.min <= v <= info.max]
-            raise elements_error(where, name, wrong, f"is beyond the range of {datatype} ({info.min} to {info.max})",
-                          values)
+            raise elements_error(
+                where, name, wrong, f"is beyond the range of {datatype} ({info.min} to {info.max})", values
+            )
     if datatype in NARROW_FLOAT_MAX and values:
         # A JSON number is a double; FP16 and FP32 hold less, and beyond their range a value
         # would become infinity, as the same element sent as binary data cannot be. The bound is
@@ -226,8 +278,12 @@ def _from_json(name: str, where: str, datatype: str, shape: tuple[int, ...], dat
         largest = NARROW_FLOAT_MAX[datatype]
         beyond = np.flatnonzero(np.abs(np.asarray(values, dtype=np.float64)) > largest)
         if len(beyond):
-            raise elements_error(where, name, beyond, f"is beyond the range of {datatype} (-{largest:g} to {largest:g}); "
-                          "declare the tensor FP64")
+            raise elements_error(
+                where,
+                name,
+                beyond,
+                f"is beyond the range of {datatype} (-{largest:g} to {largest:g}); " "declare the tensor FP64",
+            )
     return values
 
 
@@ -239,14 +295,15 @@ def _flatten(name: str, where: str, data: list[Any], dimensions: int) -> list[An
         for value in stack[-1]:
             if type(value) is list:
                 if len(stack) >= dimensions:
-                    raise element_error(f"{where}/data", f"Input {name!r}: 'data' nests arrays deeper than the "
-                                 f"{dimensions} dimensions of its shape; nest it once per dimension, or send it flat.",
-                                 f"nests arrays deeper than the {dimensions} dimensions of the shape")
+                    raise element_error(
+                        f"{where}/data",
+                        f"Input {name!r}: 'data' nests arrays deeper than the "
+                        f"{dimensions} dimensions of its shape; nest it once per dimension, or send it flat.",
+                        f"nests arrays deeper than the {dimensions} dimensions of the shape",
+                    )
                 stack.append(iter(value))
                 break
             values.append(value)
         else:
             stack.pop()
     return values
-
-

@@ -4,6 +4,7 @@ A body becomes a validated :class:`~app.core.schema.Batch` through the model's o
 every violation listed at its path in the body (``instances/3/sepal_length``); the answer puts
 the predictions back in request order, with the ids the request gave.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from app.core.codecs.jsonbody import Decoded, decode_json, max_values
 from app.core.errors import InvalidInput
 from app.core.runtime import Runtime
 from app.core.schema import Batch, InputSchema
+
 
 def decode(raw: bytes, schema: InputSchema, max_batch: int) -> Decoded:
     """Decode a JSON body; 413 for one holding more values than a request for the model can use."""
@@ -30,7 +32,8 @@ def decode_form(form: Mapping[str, list[str]], schema: InputSchema) -> Decoded:
         raise InvalidInput(
             "Form fields given more than once: " + ", ".join(map(repr, repeated)) + "; a form body is one "
             "instance, so give each feature once (send several instances as JSON or CSV).",
-            errors=[{"path": key, "message": "is given more than once"} for key in repeated])
+            errors=[{"path": key, "message": "is given more than once"} for key in repeated],
+        )
     return Decoded(schema.from_form({key: values[0] for key, values in form.items()}))
 
 
@@ -68,8 +71,9 @@ class Answer:
         return body
 
 
-def answer(name: str, version: int, batch: Batch, runtime: Runtime, predictions: np.ndarray,
-           probabilities: np.ndarray | None) -> Answer:
+def answer(
+    name: str, version: int, batch: Batch, runtime: Runtime, predictions: np.ndarray, probabilities: np.ndarray | None
+) -> Answer:
     """The answer of one request, its results as JSON values."""
     native, probs = runtime.to_native(predictions, probabilities)
     return Answer(name, str(version), native, probs, batch.single, batch.ids)
