@@ -6,6 +6,7 @@ environment variables, then the overrides a test passes to ``create_app``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any
@@ -205,10 +206,8 @@ def _seconds(app: Flask, key: str, high: float) -> None:
     """A number of seconds from 0 to ``high`` (fractions allowed), given as a number or as text."""
     value = app.config[key]
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
         raise ValueError(
             f"Configuration {key} must be a number of seconds from 0 to {high:g}, got "
@@ -270,9 +269,12 @@ def parse_origins(value: Any) -> list[str]:
 def _check_origin(origin: str) -> str:
     """One origin, lower-cased (browsers send scheme and host in lower case), or a ValueError saying why not."""
     match = _ORIGIN.fullmatch(origin)
-    if match and (match[3] is None or int(match[3]) <= 65535):
-        if match[3] != {"http": "80", "https": "443"}[match[1].lower()]:
-            return origin.lower()
+    if (
+        match
+        and (match[3] is None or int(match[3]) <= 65535)
+        and match[3] != {"http": "80", "https": "443"}[match[1].lower()]
+    ):
+        return origin.lower()
     scheme, _, rest = origin.partition("://")
     if not rest:
         why = "it has no scheme; start it with https:// or http://"

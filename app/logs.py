@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 import warnings
-
+from collections.abc import Callable
 from typing import TextIO
 
 from flask import Flask, Response, has_request_context, request
@@ -30,6 +30,8 @@ ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "model", "version", 
 #: Unicode line and paragraph separators (some log viewers break lines there too).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: The name of the handler configure_logging installs: a later create_app replaces it, and only it.
+_HANDLER_NAME = "modelhost"
 
 
 class RequestIdFilter(logging.Filter):
@@ -173,12 +175,12 @@ def _handler(app: Flask) -> logging.Handler:
 def configure_logging(app: Flask) -> None:
     """Send the application's logs (logger ``app`` and its children) to one handler."""
     handler = _handler(app)
-    handler.modelhost = True  # type: ignore[attr-defined]
+    handler.name = _HANDLER_NAME
     handler.setFormatter(_formatter(app.config["LOG_FORMAT"]))
     handler.addFilter(RequestIdFilter())
     logger = logging.getLogger(app.import_name)
     # Replace what an earlier create_app in this process installed; leave others' handlers be.
-    for old in [h for h in logger.handlers if getattr(h, "modelhost", False)]:
+    for old in [h for h in logger.handlers if h.name == _HANDLER_NAME]:
         logger.removeHandler(old)
         old.close()
     logger.addHandler(handler)
@@ -252,12 +254,21 @@ class _ShownOnce:
     #: Distinct warnings remembered; past this, further new ones are dropped, not written.
     LIMIT = 1000
 
-    def __init__(self, show) -> None:  # noqa: ANN001 - the previous showwarning, whatever its signature
+    def __init__(self, show: Callable[..., None]) -> None:
+        #: The previous ``warnings.showwarning``.
         self._show = show
-        self._seen: set[tuple] = set()
+        self._seen: set[tuple[str, type[Warning], str, int]] = set()
         self._lock = threading.Lock()
 
-    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    def __call__(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         key = (str(message), category, filename, lineno)
         with self._lock:
             if key in self._seen or len(self._seen) >= self.LIMIT:

@@ -79,7 +79,7 @@ def check(name: str, stored: list[dict[str, Any]], predictions: list[Any],
         assert predictions == [i["label"] for i in stored], [i["row"] for i in stored]
     else:
         assert diabetes_answers is not None
-        reference = {i["row"]: a for i, a in zip(instances("diabetes"), diabetes_answers)}
+        reference = {i["row"]: a for i, a in zip(instances("diabetes"), diabetes_answers, strict=True)}
         assert predictions == pytest.approx([reference[i["row"]] for i in stored], **SAME)
 
 
@@ -95,9 +95,9 @@ def test_diabetes_predictions_are_close_to_the_truth(diabetes_answers: list[floa
     """Regression cannot match exactly: R² and mean absolute error over the stored rows."""
     truth = [i["target"] for i in instances("diabetes")]
     mean = sum(truth) / len(truth)
-    residual = sum((t - p) ** 2 for t, p in zip(truth, diabetes_answers))
+    residual = sum((t - p) ** 2 for t, p in zip(truth, diabetes_answers, strict=True))
     r2 = 1 - residual / sum((t - mean) ** 2 for t in truth)
-    mae = sum(abs(t - p) for t, p in zip(truth, diabetes_answers)) / len(truth)
+    mae = sum(abs(t - p) for t, p in zip(truth, diabetes_answers, strict=True)) / len(truth)
     checks = EXPECTED["diabetes"]["checks"]
     assert r2 > checks["min_r2"], f"R² {r2:.3f} over {len(truth)} rows"
     assert mae < checks["max_mae"], f"mean absolute error {mae:.1f} over {len(truth)} rows"
@@ -191,7 +191,7 @@ def test_probabilities_for_many_instances(session, base_url, name, shape) -> Non
     answer = predict(session, base_url, name, probabilities=True, json={"instances": body})
     check(name, stored, answer["predictions"])
     assert len(answer["probabilities"]) == len(stored)
-    for probabilities, prediction in zip(answer["probabilities"], answer["predictions"]):
+    for probabilities, prediction in zip(answer["probabilities"], answer["predictions"], strict=True):
         check_probabilities(name, probabilities, prediction)
 
 

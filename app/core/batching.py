@@ -17,8 +17,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -103,6 +104,11 @@ class _Job:
         self.probs: np.ndarray | None = None
         self.error: BaseException | None = None
 
+    def wake_up(self) -> None:
+        """Let the request waiting for this job go on (a queued job waits on its ``wake``)."""
+        if self.wake is not None:
+            self.wake.set()
+
 
 @dataclass(frozen=True)
 class Result:
@@ -134,15 +140,15 @@ class Batcher:
             self._run([job])
             return self._result(job)
         with self._lock:
-            leads = not self._busy
-            if leads:
+            wake = threading.Event() if self._busy else None
+            if wake is None:
                 self._busy = True
             else:
-                job.wake = threading.Event()
+                job.wake = wake
                 self._queue.append(job)
                 self._arrived.notify()
-        if not leads:
-            job.wake.wait()  # type: ignore[union-attr]
+        if wake is not None:
+            wake.wait()
             if not job.lead:  # a call that ran this job has filled in its results
                 return self._result(job)
         self._lead(job)
@@ -171,11 +177,11 @@ class Batcher:
                 if self._queue:
                     successor = self._queue.popleft()
                     successor.lead = True
-                    successor.wake.set()  # type: ignore[union-attr]
+                    successor.wake_up()
                 else:
                     self._busy = False
             for job in batch[1:]:
-                job.wake.set()  # type: ignore[union-attr]
+                job.wake_up()
 
     def _take(self, batch: list[_Job], rows: int) -> int:
         """Move queued requests into the batch, oldest first, while they fit in max_rows."""
@@ -193,8 +199,8 @@ class Batcher:
                 wanted = any(job.probabilities for job in batch)
                 predictions, probs = self.predictor.predict_arrays(merged, wanted)
                 self._on_call(len(predictions))
-            except Exception:
-                for job in batch:  # find the request the estimator rejects; the others still succeed
+            except Exception:  # noqa: BLE001 - find the request the estimator rejects; the others still succeed
+                for job in batch:
                     self._run([job])
                 return
             offset = 0
@@ -208,11 +214,13 @@ class Batcher:
         try:
             job.predictions, job.probs = self.predictor.predict_arrays(job.matrix, job.probabilities)
             self._on_call(job.rows)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - raised again in the request's own thread (_result)
             job.error = exc
 
     @staticmethod
     def _result(job: _Job) -> Result:
         if job.error is not None:
             raise job.error
-        return Result(job.predictions, job.probs, job.waited)  # type: ignore[arg-type]
+        if job.predictions is None:  # never: _lead gives each job of an interrupted call an error
+            raise RuntimeError("the batched predict call was interrupted")
+        return Result(job.predictions, job.probs, job.waited)

@@ -24,11 +24,11 @@ from app.core.codecs import binary, kserve, oip, v1
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput, UnusableOutput
 from app.core.registry import ModelRegistry
-from app.core.versions import ModelVersion
 from app.core.requeststate import RequestState
 from app.core.runtime import Runtime
 from app.core.schema import Batch
 from app.core.telemetry import BATCH_ROWS, INSTANCES, QUEUE_WAIT
+from app.core.versions import ModelVersion
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,14 @@ class DataPlane:
         registry: ModelRegistry,
         max_batch_size: int,
         batching: BatchSettings,
-        per_model: Mapping[str, Mapping[str, Any]] | None = None,
-        csv_limits: CsvLimits | None = None,
+        per_model: Mapping[str, Mapping[str, Any]] | None,
+        csv_limits: CsvLimits,
     ) -> None:
         self.registry = registry
         self.max_batch_size = max_batch_size
         self.batching = batching
         self.per_model = dict(per_model or {})
-        self.csv_limits = csv_limits or CsvLimits()
+        self.csv_limits = csv_limits
         self._lock = threading.Lock()
 
     # --- which version answers ------------------------------------------------------------------
@@ -105,7 +105,12 @@ class DataPlane:
         """A /v1 JSON body (``raw``) or form (``form``, every value of each field) predicted."""
         runtime = entry.ready_runtime()
         limit = self.max_batch_size if max_batch is None else max_batch
-        decoded = v1.decode(raw, runtime.schema, limit) if form is None else v1.decode_form(form, runtime.schema)
+        if form is not None:
+            decoded = v1.decode_form(form, runtime.schema)
+        elif raw is not None:
+            decoded = v1.decode(raw, runtime.schema, limit)
+        else:
+            raise TypeError("predict_v1 takes the body (raw) or the form")
         self.check_probabilities(entry, probabilities)
         batch = runtime.schema.parse(decoded.body, limit, decoded.numbers_only)
         result = self.predict(entry, batch, probabilities, Rows(v1.row_path(batch)))

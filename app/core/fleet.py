@@ -26,6 +26,7 @@ A process that ends, or that a neighbour finds dead here, has its samples retire
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import json
 import logging
@@ -292,7 +293,5 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _remove(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.unlink()
-    except OSError:
-        pass

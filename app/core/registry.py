@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.core.errors import SEE_MODELS, SEE_REPOSITORY, ModelNotFound, ModelNotReady
-from app.storage.errors import LoadError, without_server_paths
-from app.storage.repository import VERSION_PATTERN, Fingerprint, Repository
 from app.core.runtime import open_version
-from app.storage.serving import ServingConfig
 from app.core.telemetry import LOAD_SECONDS, LOADED, LOADS
 from app.core.versions import Model, ModelVersion, Unloaded
+from app.storage.errors import LoadError, without_server_paths
+from app.storage.repository import VERSION_PATTERN, Fingerprint, Repository
+from app.storage.serving import ServingConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class ModelRegistry:
             return model.versions[model.default_version]
         text = str(version)
         number = int(text) if VERSION_PATTERN.fullmatch(text) else None
-        entry = model.versions.get(number)  # type: ignore[arg-type]
+        entry = None if number is None else model.versions.get(number)
         if entry is None:
             if (name, number) in self.loading:
                 raise ModelNotReady(

@@ -22,9 +22,9 @@ from sklearn.base import is_classifier
 from app.core import features
 from app.core.batching import BatchSettings, parse_settings
 from app.core.errors import InvalidInput
+from app.core.schema import Batch, InputSchema
 from app.storage.errors import LoadError, without_server_paths
 from app.storage.repository import METADATA_FILE, Repository
-from app.core.schema import Batch, InputSchema
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _categorical_columns(estimator: Any) -> dict[str, list[Any]]:
             encoders = transformer.steps if isinstance(transformer, Pipeline) else [(None, transformer)]
             for _, encoder in encoders:
                 if isinstance(encoder, (OneHotEncoder, OrdinalEncoder)) and isinstance(columns, list):
-                    for column, cats in zip(columns, encoder.categories_):
+                    for column, cats in zip(columns, encoder.categories_, strict=False):
                         found[str(column)] = [c for c in np.asarray(cats).tolist() if c == c]
     return found
 
@@ -144,8 +144,8 @@ class Runtime:
         self.is_classifier = metadata["task"] == "classification"
         # Pipelines fitted on a DataFrame select columns by name; others take a plain array.
         # pandas is imported for those models only, so a server without them never loads it.
-        self._wants_frame = getattr(estimator, "feature_names_in_", None) is not None
-        self._pd = importlib.import_module("pandas") if self._wants_frame else None
+        wants_frame = getattr(estimator, "feature_names_in_", None) is not None
+        self._pd = importlib.import_module("pandas") if wants_frame else None
         self._all_numeric = features.all_numeric(metadata["features"])
         self.classes = np.asarray(getattr(estimator, "classes_", [])).tolist() if self.is_classifier else []
         self.supports_probabilities = self.is_classifier and hasattr(estimator, "predict_proba")
@@ -153,7 +153,7 @@ class Runtime:
 
     def matrix(self, batch: Batch) -> Any:
         """The estimator's input for one validated request: an array, or a DataFrame by column name."""
-        if self._wants_frame:
+        if self._pd is not None:
             return self._pd.DataFrame(self._typed_columns(batch.columns), columns=self.schema.names)
         if batch.array is not None:
             return batch.array
@@ -174,7 +174,7 @@ class Runtime:
 
     def stack(self, matrices: list[Any]) -> Any:
         """Several requests' inputs as one, rows in order (for a batched call)."""
-        if self._wants_frame:
+        if self._pd is not None:
             return self._pd.concat(matrices, ignore_index=True)
         return np.concatenate(matrices)
 
@@ -236,8 +236,10 @@ class Runtime:
         self, predictions: np.ndarray, probs: np.ndarray | None
     ) -> tuple[list[Any], list[dict[str, float]] | None]:
         """Predictions as JSON natives, probabilities as one ``{label: p}`` per row."""
+        if probs is None:
+            return predictions.tolist(), None
         labels = self._labels
-        return predictions.tolist(), None if probs is None else [dict(zip(labels, row)) for row in probs.tolist()]
+        return predictions.tolist(), [dict(zip(labels, row, strict=True)) for row in probs.tolist()]
 
     def rejected(self, exc: Exception) -> InvalidInput:
         """The client's error for input the estimator refused (what the schema cannot rule out)."""

@@ -6,9 +6,10 @@ the compiled validators that check requests, so documentation and behaviour cann
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from jsonschema import Draft202012Validator
@@ -192,7 +193,7 @@ class InputSchema:
                     ids=ids if ids and any(i is not None for i in ids) else None,
                 )
             if rows:
-                columns = dict(zip(self.names, map(list, zip(*instances))))
+                columns = dict(zip(self.names, map(list, zip(*instances, strict=True)), strict=True))
                 return Batch(columns, len(instances), single=False, ids=None)
             columns = {n: [inst[n] for inst in instances] for n in self.names}
             ids = [inst.get("id") for inst in instances]
@@ -255,10 +256,11 @@ class InputSchema:
         if not isinstance(instances, list) or not instances:
             return False
         width = len(self.names)
+        columns: Iterable[Sequence[Any]]
         if rows:
             if not all(type(r) is list and len(r) == width for r in instances):
                 return False
-            columns = zip(*instances)
+            columns = zip(*instances, strict=True)
         else:
             if not all(type(i) is dict for i in instances):
                 return False
@@ -266,7 +268,7 @@ class InputSchema:
             if not all(i.keys() == keys or (i.keys() - {"id"} == keys and _echoable(i["id"])) for i in instances):
                 return False
             columns = ([i[n] for i in instances] for n in self.names)
-        return all(check(values) for check, values in zip(self._column_checks, columns))
+        return all(check(values) for check, values in zip(self._column_checks, columns, strict=True))
 
     def _check_instances(self, body: dict[str, Any], rows: bool, locate: Locate | None) -> None:
         """InvalidInput listing the violations of a many-instance body, at most MAX_ERRORS of them.
@@ -304,7 +306,7 @@ def _instances_schema(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _column_check(feature: Mapping[str, Any]):
+def _column_check(feature: Mapping[str, Any]) -> Callable[[Sequence[Any]], bool]:
     """A check of a whole column of values that accepts only what the feature's schema accepts."""
     kind = type_name(feature)
     enum = feature.get("enum")
@@ -314,7 +316,7 @@ def _column_check(feature: Mapping[str, Any]):
         allowed = frozenset(enum)
         return lambda values: all(type(v) is str for v in values) and allowed.issuperset(values)
     if kind == "integer":
-        return lambda values: set(map(type, values)) <= {int} and -INT64_MAX <= min(values) and max(values) <= INT64_MAX
+        return lambda values: set(map(type, values)) <= {int} and min(values) >= -INT64_MAX and max(values) <= INT64_MAX
     accepted = TYPES[kind].json_types
     return lambda values: set(map(type, values)) <= accepted
 

@@ -32,9 +32,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from app.core import features
 from app.core.codecs.csvfile import Chunk, CsvFile, CsvLimits, Unreadable, width_error
 from app.core.errors import InvalidInput, listed
-from app.core import features
 from app.core.features import FALSE_WORDS, TRUE_WORDS
 from app.core.runtime import Runtime
 from app.core.schema import Batch, InputSchema

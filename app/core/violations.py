@@ -7,7 +7,7 @@ hundreds of thousands of entries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from typing import Any
 
@@ -100,46 +100,58 @@ def describe(
     return entries
 
 
+def _rule(error: ValidationError) -> tuple[Any, Any, Mapping[str, Any]]:
+    """The failed rule's value, the value it judged, and the schema that holds the rule.
+
+    jsonschema types these as possibly unset, which they are only on errors built by hand: the
+    errors a validator reports carry all three.
+    """
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    return error.validator_value, error.instance, schema
+
+
 def _places(error: ValidationError, where: list[Any]) -> list[list[Any]]:
     """The place of each entry :func:`_described` makes of the error, as lists of keys."""
+    rule, instance, schema = _rule(error)
     if error.validator == "required":
-        return [where + [k] for k in error.validator_value if k not in error.instance]
+        return [where + [k] for k in rule if k not in instance]
     if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {})
-        return [where + [k] for k in islice((k for k in error.instance if k not in known), MAX_ERRORS)]
+        known = schema.get("properties", {})
+        return [where + [k] for k in islice((k for k in instance if k not in known), MAX_ERRORS)]
     return [where]
 
 
 def _described(error: ValidationError, where: list[Any]) -> list[dict[str, str]]:
+    rule, instance, schema = _rule(error)
     if error.validator == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        missing = [k for k in rule if k not in instance]
         return [{"path": _pointer(where + [k]), "message": "is required", "kind": "missing"} for k in missing]
     if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {})
-        extra = islice((k for k in error.instance if k not in known), MAX_ERRORS)
+        known = schema.get("properties", {})
+        extra = islice((k for k in instance if k not in known), MAX_ERRORS)
         return [
             {"path": _pointer(where + [k]), "message": "is not a feature of this model", "kind": "unknown"}
             for k in extra
         ]
     if error.validator == "type":
-        expected = error.validator_value
+        expected = rule
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         article = "an" if expected[0] in "aeiou" else "a"
-        message = f"must be {article} {expected}, got {json_type(error.instance)}"
-    elif error.validator in ("minimum", "maximum") and error.validator_value in (-INT64_MAX, INT64_MAX):
+        message = f"must be {article} {expected}, got {json_type(instance)}"
+    elif error.validator in ("minimum", "maximum") and rule in (-INT64_MAX, INT64_MAX):
         message = f"is beyond the range of a 64-bit integer ({INT64_RANGE})"
         if where[-1:] == ["id"]:
             message += "; send an id this large as a string"
     elif error.validator == "enum":
-        message = "must be one of " + ", ".join(repr(v) for v in error.validator_value)
-    elif error.validator in ("items", "minItems") and isinstance(error.instance, list) and where[-1:] != ["instances"]:
-        expected = len(error.schema.get("prefixItems", []))
-        message = f"has {len(error.instance)} values; the model takes {expected} features in order"
+        message = "must be one of " + ", ".join(repr(v) for v in rule)
+    elif error.validator in ("items", "minItems") and isinstance(instance, list) and where[-1:] != ["instances"]:
+        expected = len(schema.get("prefixItems", []))
+        message = f"has {len(instance)} values; the model takes {expected} features in order"
     elif error.validator == "minItems":
         message = "must not be empty"
     elif error.validator == "anyOf" and where[-1:] == ["id"]:
-        message = f"must be a string or a whole number, got {json_type(error.instance)}"
-        if isinstance(error.instance, (int, float)) and not isinstance(error.instance, bool):
+        message = f"must be a string or a whole number, got {json_type(instance)}"
+        if isinstance(instance, (int, float)) and not isinstance(instance, bool):
             message = f"must be a string, or a whole number from {INT64_RANGE}; send other ids as strings"
     else:
         message = error.message

@@ -117,13 +117,13 @@ class Watcher:
                     pending = True
                     waiting.add(files.name)
         for model in self.registry.models():
-            files = scan.models.get(model.name)
+            found = scan.models.get(model.name)
             # A model whose new files are still being copied keeps what it has until they load:
             # replacing its only version by a new one leaves no moment without a version to serve.
             if model.name in scan.unreadable or model.name in waiting:
                 continue
             for number in list(model.versions):
-                if files is None or number not in files.versions:
+                if found is None or number not in found.versions:
                     self.registry.unload(model.name, number, "its directory was removed from the repository")
         for name in sorted(set(self._serving) - set(scan.models) - scan.unreadable):
             self._serving.pop(name)

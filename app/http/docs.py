@@ -22,8 +22,8 @@ from flasgger.utils import parse_docstring
 from flask import Flask
 from werkzeug.routing import Rule
 
-from app.http import openapi
 from app.extensions import get_registry
+from app.http import openapi
 
 TEMPLATE = Path(__file__).with_name("apidocs.yml")
 #: Views documented once per model by app/http/openapi.py rather than as they are routed.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
 from app import urls
 from app.extensions import get_registry
@@ -11,7 +11,7 @@ bp = Blueprint("health", __name__, url_prefix=urls.HEALTH)
 
 
 @bp.get("/live")
-def live():
+def live() -> Response:
     """Liveness: 200 while the process can answer.
     ---
     tags: [health]
@@ -33,7 +33,7 @@ def live():
 
 
 @bp.get("/ready")
-def ready():
+def ready() -> Response:
     """Readiness: 200 while every model that has served still answers, 503 otherwise; names every model and version.
 
     At start every model must answer: a server started on a broken repository is not ready. Once

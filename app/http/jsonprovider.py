@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
-from flask import Flask
+from flask import Flask, Response
 from flask.json.provider import JSONProvider
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -30,10 +30,13 @@ class OrjsonProvider(JSONProvider):
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return orjson.loads(s)
 
-    def response(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
         body = orjson.dumps(obj, default=_default, option=_OPTIONS)
-        return self._app.response_class(body, mimetype="application/json")
+        # Flask annotates the provider's app as its framework-free base, whose response class
+        # takes no body; the app here is always a Flask, whose response class does.
+        response_class = cast("type[Response]", self._app.response_class)
+        return response_class(body, mimetype="application/json")
 
 
 def init_app(app: Flask) -> None:

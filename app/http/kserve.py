@@ -11,19 +11,19 @@ repeated as ``error``, where those clients read it (app/http/problems.py). The b
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from app.http.problems import UnsupportedMediaType
 from app.extensions import get_dataplane
 from app.http import state as requeststate
 from app.http.bodies import decoded_body, is_json
+from app.http.problems import UnsupportedMediaType
 
 bp = Blueprint("kserve", __name__)
 
 
 @bp.post("/models/<name>:predict")
 @bp.post("/models/<name>/versions/<version>:predict")
-def predict(name: str, version: str | None = None):
+def predict(name: str, version: str | None = None) -> Response:
     """Predict in the KServe V1 / TF Serving REST protocol: {"instances": [...]} in, {"predictions": [...]} out.
 
     The instances are rows in the model's feature order, or objects with the features by name.

@@ -9,15 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
-from app.http.auth import require_admin
-from app.extensions import get_registry
 from app.core.registry import ModelRegistry
 from app.core.versions import Model
-from app.storage.serving import labels_json
-from app.extensions import get_watcher
 from app.core.watcher import Watcher
+from app.extensions import get_registry, get_watcher
+from app.http.auth import require_admin
+from app.storage.serving import labels_json
 
 bp = Blueprint("repository", __name__, url_prefix="/repository")
 #: Seconds a reload request waits for this process's rescan (loads included) before answering 202.
@@ -98,7 +97,7 @@ def repository_state() -> dict[str, Any]:
 
 
 @bp.get("")
-def state():
+def state() -> Response:
     """Every model and version with its state, the routing in force, and how many processes have it.
     ---
     tags: [repository]
@@ -120,7 +119,7 @@ def state():
 
 
 @bp.post("/reload")
-def reload():
+def reload() -> Response:
     """Rescan the repository now in every process, instead of at the next poll (admin token).
 
     The answer comes when this process's rescan has finished, loads included (200), or after

@@ -17,9 +17,9 @@ from http import HTTPMethod
 from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from app.http import state as requeststate
 from app.core.samples import live_samples
 from app.core.telemetry import LATENCY, PREDICTION_LATENCY, PREDICTIONS, REQUESTS
+from app.http import state as requeststate
 
 bp = Blueprint("metrics", __name__)
 #: The methods HTTP defines (RFC 9110, PATCH from RFC 5789); the label of any other is "other".
@@ -47,7 +47,7 @@ def _record(response: Response) -> Response:
 
 
 @bp.get("/metrics")
-def metrics():
+def metrics() -> Response:
     """Prometheus metrics of every server process.
     ---
     tags: [health]

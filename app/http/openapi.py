@@ -14,15 +14,15 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core import features
 from app.core.codecs import oip
+from app.core.codecs.elements import NARROW_FLOAT_MAX
+from app.core.features import INT64_MAX
 from app.core.registry import ModelRegistry
-from app.core.versions import Model, ModelVersion
 from app.core.runtime import Runtime
 from app.core.schema import feature_schema
-from app.core.codecs.elements import NARROW_FLOAT_MAX
 from app.core.scoring import example_csv, output_columns
-from app.core import features
-from app.core.features import INT64_MAX
+from app.core.versions import Model, ModelVersion
 
 _NO_PROBABILITIES = {
     "name": "probabilities",
@@ -100,9 +100,9 @@ def _model_paths(
     if make is not _operation:
         return paths
     for label, number in sorted(model.routing.labels.items()):
-        entry = model.versions.get(number)
-        if entry is not None:  # a label of a version that is not here is answered 503
-            operation = _operation(generic, entry, keys[number], [], f"predict_{model.name}_label_{label}")
+        labelled = model.versions.get(number)
+        if labelled is not None:  # a label of a version that is not here is answered 503
+            operation = _operation(generic, labelled, keys[number], [], f"predict_{model.name}_label_{label}")
             operation["summary"] = f"Predict with {model.name} label {label} (version {number})"
             paths[f"/v1/models/{model.name}/labels/{label}/predict"] = {"post": operation}
     return paths

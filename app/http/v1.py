@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
-from app.core.errors import InvalidInput
-from app.http.problems import NotAcceptable, UnsupportedMediaType
-from app.core.features import parse_switch
 from app import urls
+from app.core.errors import InvalidInput
+from app.core.features import parse_switch
 from app.extensions import get_dataplane, get_registry
 from app.http import files
 from app.http import state as requeststate
@@ -16,6 +16,7 @@ from app.http.auth import require_token
 from app.http.bodies import decoded_body, decoded_form, decoded_stream, is_json
 from app.http.kserve import bp as kserve_bp
 from app.http.management import bp as repository_bp
+from app.http.problems import NotAcceptable, UnsupportedMediaType
 
 bp = Blueprint("api", __name__, url_prefix=urls.V1)
 
@@ -30,7 +31,11 @@ class SegmentConverter(BaseConverter):
 
 
 # Registered before the routes below are added (both are deferred to the blueprint's registration).
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("segment", SegmentConverter))
+@bp.record_once
+def _add_segment_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("segment", SegmentConverter)
+
+
 # /v1/repository and the KServe V1 :predict paths: nested, so the token check below guards them too.
 bp.register_blueprint(repository_bp)
 bp.register_blueprint(kserve_bp)
@@ -38,7 +43,7 @@ bp.before_request(require_token)
 
 
 @bp.get("/models")
-def list_models():
+def list_models() -> Response:
     """List every model with its versions, default version and status.
     ---
     tags: [models]
@@ -60,7 +65,7 @@ def list_models():
 
 
 @bp.get("/models/<segment:name>")
-def model_metadata(name: str):
+def model_metadata(name: str) -> Response:
     """Metadata of a model's default version, plus its versions.
 
     The answer adds the model's `versions`, `default_version` and `status` to the metadata.
@@ -82,7 +87,7 @@ def model_metadata(name: str):
 
 
 @bp.get("/models/<segment:name>/versions/<segment:version>")
-def version_metadata(name: str, version: str):
+def version_metadata(name: str, version: str) -> Response:
     """Metadata of one model version.
     ---
     tags: [models]
@@ -100,7 +105,7 @@ def version_metadata(name: str, version: str):
 
 
 @bp.get("/models/<name>/versions/<version>/ready")
-def version_ready(name: str, version: str):
+def version_ready(name: str, version: str) -> Response:
     """Whether one model version loaded: 200 when it did, 503 when it failed to load.
     ---
     tags: [models]
@@ -130,7 +135,7 @@ def version_ready(name: str, version: str):
 @bp.post("/models/<name>/predict")
 @bp.post("/models/<name>/versions/<version>/predict")
 @bp.post("/models/<name>/labels/<label>/predict")
-def predict(name: str, version: str | None = None, label: str | None = None):
+def predict(name: str, version: str | None = None, label: str | None = None) -> Response:
     """Predict with a model's default version, one version, or the version a label names.
 
     The default route sends the canary's share of requests (the model's serving.json) to the

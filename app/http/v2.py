@@ -15,11 +15,11 @@ from app import urls
 from app.core import SERVER_NAME, VERSION
 from app.core.codecs import oip
 from app.core.codecs.binary import HEADER_LENGTH
-from app.http.problems import UnsupportedMediaType
 from app.extensions import get_dataplane, get_registry
 from app.http import state as requeststate
 from app.http.auth import require_token
 from app.http.bodies import decoded_body, is_json
+from app.http.problems import UnsupportedMediaType
 
 bp = Blueprint("v2", __name__, url_prefix=urls.V2)
 #: What a probe reads: open like /health.
@@ -34,7 +34,7 @@ def check_token() -> None:
 
 
 @bp.get("")
-def server_metadata():
+def server_metadata() -> Response:
     """Server metadata: name, version and the protocol extensions it supports.
     ---
     tags: [v2]
@@ -52,7 +52,7 @@ def server_metadata():
 
 
 @bp.get("/health/live")
-def server_live():
+def server_live() -> Response:
     """Liveness in the Open Inference Protocol: 200 while the process can answer.
     ---
     tags: [v2]
@@ -70,7 +70,7 @@ def server_live():
 
 
 @bp.get("/health/ready")
-def server_ready():
+def server_ready() -> Response:
     """Readiness in the Open Inference Protocol: 200 while every model's default version answers, 503 otherwise.
 
     The same rule as /health/ready, which also names each model and version.
@@ -98,7 +98,7 @@ def server_ready():
 
 
 @bp.get("/models/<name>")
-def model_metadata(name: str):
+def model_metadata(name: str) -> Response:
     """Model metadata: the versions, and the input and output tensors of the default version.
 
     Inputs are one tensor per feature, named after it, of shape [-1] (or [-1, 1]); a model whose
@@ -122,7 +122,7 @@ def model_metadata(name: str):
 
 
 @bp.get("/models/<name>/versions/<version>")
-def version_metadata(name: str, version: str):
+def version_metadata(name: str, version: str) -> Response:
     """Model metadata of one version: its input and output tensors.
     ---
     tags: [v2]
@@ -151,7 +151,7 @@ def metadata(name: str, version: str | None) -> Response:
 
 
 @bp.get("/models/<name>/ready")
-def model_ready(name: str):
+def model_ready(name: str) -> Response:
     """Model readiness: 200 when the default version answers, 503 when it failed to load.
     ---
     tags: [v2]
@@ -169,7 +169,7 @@ def model_ready(name: str):
 
 
 @bp.get("/models/<name>/versions/<version>/ready")
-def version_ready(name: str, version: str):
+def version_ready(name: str, version: str) -> Response:
     """Readiness of one model version: 200 when it answers, 503 when it failed to load.
     ---
     tags: [v2]
@@ -197,7 +197,7 @@ def readiness(name: str, version: str | None) -> Response:
 
 @bp.post("/models/<name>/infer")
 @bp.post("/models/<name>/versions/<version>/infer")
-def infer(name: str, version: str | None = None):
+def infer(name: str, version: str | None = None) -> Response:
     """Inference in the Open Inference Protocol, in JSON or with the binary tensor data extension.
 
     The default route sends the canary's share of requests (the model's serving.json) to the

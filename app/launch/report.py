@@ -38,8 +38,8 @@ def effective_settings(start: Start, env: Mapping[str, str]) -> str:
             f"{server.keep_alive_timeout}s)",
             f"  timeouts           request {server.request_timeout}s, queue {server.queue_timeout}s, socket "
             f"{server.socket_timeout}s, startup {server.startup_timeout}s",
-            f"  shutdown           graceful {server.graceful_timeout}s (docker stop), shutdown {server.shutdown_timeout}s, "
-            f"maximum requests {server.maximum_requests} (0 = never recycle)",
+            f"  shutdown           graceful {server.graceful_timeout}s (docker stop), "
+            f"shutdown {server.shutdown_timeout}s, maximum requests {server.maximum_requests} (0 = never recycle)",
             f"  request body limit {server.max_content_length} bytes",
             f"  CORS origins       {' '.join(start.origins) or '(none: no CORS headers)'}",
             f"  LDAP sign-in       {start.ldap_summary}",

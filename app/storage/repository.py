@@ -305,14 +305,14 @@ class Repository:
         if not path.is_file():
             return None
         where = self.relative(path)
-        data = self.read_file(
+        raw = self.read_file(
             path,
             MAX_METADATA_BYTES,
             "it should hold metadata only: remove what modelhost "
             "does not read from it, or delete it to infer the metadata from the estimator",
         )
         try:
-            data = json.loads(data.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except ValueError as exc:  # UnicodeDecodeError included
             raise LoadError(f"{where} is not valid JSON ({type(exc).__name__}: {exc}); fix or delete it") from None
         problems = metadata_problems(data)

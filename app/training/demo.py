@@ -8,8 +8,9 @@ descriptions ``flask train-demo`` passes to the same training code as ``flask tr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from sklearn import datasets

@@ -52,7 +52,7 @@ def choose_task(target: pd.Series, estimator: str | None, task: str | None) -> t
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     looks_categorical = not numeric or (pd.api.types.is_integer_dtype(target) and target.nunique() <= 20)
     if task is None:
-        tasks = ESTIMATORS[estimator] if estimator else {"classification": 1, "regression": 1}
+        tasks = list(ESTIMATORS[estimator]) if estimator else ["classification", "regression"]
         task = next(iter(tasks)) if len(tasks) == 1 else ("classification" if looks_categorical else "regression")
     if estimator is None:
         estimator = "logistic_regression" if task == "classification" else "ridge"

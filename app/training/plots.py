@@ -12,8 +12,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from sklearn.inspection import permutation_importance
@@ -43,7 +44,7 @@ def feature_importance(
         raw, method = coef.mean(axis=0), "coefficient_size"
     if raw is not None and len(raw) == len(owners):
         totals = dict.fromkeys(names, 0.0)
-        for owner, value in zip(owners, np.asarray(raw, dtype=float)):
+        for owner, value in zip(owners, np.asarray(raw, dtype=float), strict=True):
             totals[owner] += value  # one-hot columns add up to their original feature
         grand = sum(totals.values()) or 1.0
         scores = {name: value / grand for name, value in totals.items()}
@@ -52,7 +53,7 @@ def feature_importance(
         if len(rows) > _PERMUTATION_ROWS:
             rows = np.random.default_rng(seed).choice(rows, _PERMUTATION_ROWS, replace=False)
         result = permutation_importance(pipeline, X_test[rows], y_test[rows], n_repeats=5, random_state=seed)
-        scores, method = dict(zip(names, result.importances_mean)), "permutation"
+        scores, method = dict(zip(names, result.importances_mean, strict=True)), "permutation"
     ranked = sorted(scores.items(), key=lambda item: -item[1])
     return [{"feature": name, "importance": round(float(value), 6)} for name, value in ranked], method
 
@@ -65,7 +66,7 @@ def _output_owners(preprocess: Any) -> list[int]:
             continue
         last = transformer.steps[-1][1] if isinstance(transformer, Pipeline) else transformer
         widths = [len(c) for c in last.categories_] if hasattr(last, "categories_") else [1] * len(columns)
-        for column, width in zip(columns, widths):
+        for column, width in zip(columns, widths, strict=False):
             owners.extend([int(column)] * width)
     return owners
 
@@ -96,7 +97,7 @@ def render(
             draw(figure.subplots())
             figure.tight_layout()
             figure.savefig(directory / f"{kind}.png", dpi=_DPI)
-        except Exception as exc:  # a plot is a nice-to-have: it must not throw away a fitted model
+        except Exception as exc:  # noqa: BLE001 - a plot is a nice-to-have: it must not throw away a fitted model
             warn(f"Warning: could not draw {kind}.png ({type(exc).__name__}: {exc}); skipped")
             continue
         written[kind] = f"{kind}.png"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import joblib
 import numpy as np
@@ -23,9 +24,9 @@ from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from app.training import plots
 from app.storage.publish import TRAINED_ARTIFACT, PublishError, remove_stale_staging, sha256_of, write_version
 from app.storage.repository import NAME_PATTERN
+from app.training import plots
 from app.training.errors import TrainingError
 from app.training.pipelines import as_matrix, build_pipeline, choose_task, native
 
@@ -193,7 +194,7 @@ def train(
             "test_size": options.test_size,
             "seed": options.seed,
         },
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
 
     def build(staging: Path) -> None:

@@ -115,7 +115,9 @@ def feature_rows(meta: dict[str, Any]) -> list[dict[str, Any]]:
 
 def compare(versions: list[ModelVersion]) -> dict[str, Any]:
     """Versions side by side: one row per version, one column per metric, the best value marked."""
-    rows = [{"version": v.version, "meta": v.metadata, "created": when(v.metadata.get("created_at"))} for v in versions]
+    rows: list[dict[str, Any]] = [
+        {"version": v.version, "meta": v.metadata, "created": when(v.metadata.get("created_at"))} for v in versions
+    ]
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row["meta"].get("metrics") or {} if k not in keys]

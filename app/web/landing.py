@@ -7,8 +7,8 @@ import shlex
 
 from flask import Blueprint, render_template, request
 
-from app.extensions import get_registry
 from app.core.versions import Model
+from app.extensions import get_registry
 
 bp = Blueprint("web", __name__)
 
@@ -26,7 +26,7 @@ def curl_example(model: Model, base_url: str) -> str | None:
 
 
 @bp.get("/")
-def index():
+def index() -> str:
     """Landing page listing the models with a request example for each."""
     registry = get_registry()
     models = [

@@ -13,21 +13,17 @@ from flask import Blueprint, Response, current_app, render_template, request, se
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
-from app.web import cards
-
-from app.http import state as requeststate
-
-from app.core import scoring
-from app.http import files
-from app.http.auth import pages_need_token, token_matches
-from app.http.problems import describe
-from app.core import features
+from app.core import features, scoring
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
-from app.extensions import get_dataplane
-from app.extensions import get_registry
-from app.core.versions import ModelVersion
 from app.core.runtime import Runtime
 from app.core.schema import InputSchema, example_value
+from app.core.versions import ModelVersion
+from app.extensions import get_dataplane, get_registry
+from app.http import files
+from app.http import state as requeststate
+from app.http.auth import pages_need_token, token_matches
+from app.http.problems import describe
+from app.web import cards
 
 bp = Blueprint("ui", __name__, url_prefix="/ui")
 #: The upload form's checkboxes: each is sent once ("on") when ticked, or not at all.

@@ -82,7 +82,7 @@ def test_requests_queued_behind_a_call_are_merged_into_one_call_and_split_back()
                                  probabilities=[False, True, False, True])
     assert len(recorder.calls) == 2, recorder.calls
     assert sorted(recorder.calls[1]) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-    for request, outcome in zip(requests, outcomes):
+    for request, outcome in zip(requests, outcomes, strict=True):
         assert outcome.predictions.tolist() == (request[:, 0] * 10).tolist()
     assert outcomes[0].probabilities is None and outcomes[2].probabilities is None
     assert outcomes[1].probabilities[:, 0].tolist() == [2.0, 3.0]

@@ -55,15 +55,16 @@ def test_thousands_of_concurrent_random_requests_get_exactly_their_own_answers(f
         if form == 0:
             body = {"instances": X.tolist()}
         elif form == 1:
-            body = {"instances": [dict(zip(iris_features, row), id=f"r{j}") for j, row in enumerate(X.tolist())]}
+            body = {"instances": [dict(zip(iris_features, row, strict=True), id=f"r{j}")
+                                  for j, row in enumerate(X.tolist())]}
         else:
-            body = {"instances": [dict(zip(iris_features, row)) for row in X.tolist()]}
+            body = {"instances": [dict(zip(iris_features, row, strict=True)) for row in X.tolist()]}
         with forest_app.test_client() as client:
             return client.post(path, json=body)
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         responses = list(pool.map(call, requests))
-    for (name, X, probabilities, form), response in zip(requests, responses):
+    for (name, X, probabilities, form), response in zip(requests, responses, strict=True):
         assert response.status_code == 200, response.get_data(as_text=True)
         answer = response.get_json()
         if hasattr(estimators[name], "feature_names_in_"):  # fitted on a DataFrame
@@ -76,7 +77,7 @@ def test_thousands_of_concurrent_random_requests_get_exactly_their_own_answers(f
             # Every row's probabilities are the estimator's own, to the last bits BLAS may round
             # differently for a matrix of another height.
             table = estimators[name].predict_proba(X)
-            for got, want in zip(answer["probabilities"], table):
+            for got, want in zip(answer["probabilities"], table, strict=True):
                 assert list(got.values()) == pytest.approx(want.tolist(), rel=1e-12, abs=1e-15)
         else:
             assert "probabilities" not in answer
@@ -188,7 +189,7 @@ def test_numbers_only_rows_give_the_same_answers_as_named_instances(client, iris
     fast = client.post("/v1/models/iris/predict?probabilities=true", data=json.dumps({"instances": rows}),
                        content_type="application/json").get_json()
     named = client.post("/v1/models/iris/predict?probabilities=true",
-                        json={"instances": [dict(zip(iris_features, r)) for r in rows]}).get_json()
+                        json={"instances": [dict(zip(iris_features, r, strict=True)) for r in rows]}).get_json()
     assert fast["predictions"] == named["predictions"] and fast["predictions"][:2] == ["setosa", "virginica"]
     assert all(math.isclose(sum(p.values()), 1.0) for p in fast["probabilities"])
 

@@ -6,8 +6,8 @@ an empty one (``model_repo``). The table and file helpers below reach the tests 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from app.core.registry import ModelRegistry
+from app.core.watcher import load_all
 from app.storage import publish
 from app.storage.publish import PublishError, sha256_of, write_version
-from app.training.pipelines import as_matrix, choose_task
-from app.core.watcher import load_all
 from app.training import train as training
+from app.training.pipelines import as_matrix, choose_task
 
 MODEL_JSON_KEYS = {"name", "version", "task", "framework", "framework_version", "estimator", "artifact",
                    "sha256", "features", "target", "metrics", "created_at", "training_data", "plots",

@@ -62,7 +62,8 @@ def from_binary(name: str, where: str, datatype: str, shape: tuple[int, ...], da
 
 def _bytes_elements(name: str, where: str, data: memoryview, count: int) -> list[bytes]:
     """The elements of raw BYTES data: each a 4-byte little-endian length, then that many bytes."""
-    elements, position, end = [], 0, len(data)
+    elements: list[bytes] = []
+    position, end = 0, len(data)
     while position < end:
         if position + 4 > end:
             raise element_error(

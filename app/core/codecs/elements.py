@@ -14,7 +14,7 @@ import numpy as np
 from app.core.errors import InvalidInput, listed
 
 #: The fixed-size datatypes and their little-endian numpy types.
-FIXED = {
+FIXED: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype("?"),
     "UINT8": np.dtype("<u1"),
     "UINT16": np.dtype("<u2"),

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from app.core import features
+from app.core.codecs.binary import HEADER_LENGTH, Output, split_body
+from app.core.codecs.elements import BYTES, FIXED, FLOATS, INTEGERS
+from app.core.codecs.jsonbody import decode_json, max_values
+from app.core.codecs.tensors import Tensor, check_request, read_inputs
 from app.core.errors import SEE_V2_INPUTS, SEE_V2_OUTPUTS, InvalidInput, PayloadTooLarge
 from app.core.runtime import Runtime
 from app.core.schema import Batch, InputSchema
-from app.core.codecs.jsonbody import decode_json, max_values
-from app.core.codecs.binary import HEADER_LENGTH, Output, split_body
-from app.core.codecs.elements import BYTES, FIXED, FLOATS, INTEGERS
-from app.core.codecs.tensors import Tensor, check_request, read_inputs
 
 #: The datatypes the metadata declares for the ``[-1, n_features]`` form (any numeric one is taken).
 MATRIX_DATATYPES = ("FP64", "FP32", "INT64")
@@ -293,7 +293,8 @@ def requested_outputs(request: dict[str, Any], runtime: Runtime, model: str) -> 
     if not asked:
         return [(PREDICT, binary)]
     known = [PREDICT, PROBABILITIES] if runtime.supports_probabilities else [PREDICT]
-    errors, chosen = [], []
+    errors: list[dict[str, str]] = []
+    chosen: list[tuple[str, bool]] = []
     for index, output in enumerate(asked):
         name = output["name"]
         if name not in known:
