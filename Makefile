@@ -29,6 +29,12 @@ train: venv ## Train the demo models (iris, breast_cancer, diabetes) into the mo
 models: venv ## List the models in the repository with versions, task and metrics
 	$(BIN)/flask --app app models
 
+.PHONY: lint
+lint: venv ## Lint, format and type checks (pyproject.toml): ruff on the Python trees, ruff format and mypy on app/
+	$(BIN)/ruff check app tests integration bench
+	$(BIN)/ruff format --check app
+	$(BIN)/mypy app
+
 .PHONY: test
 test: venv ## Run the test suite: unit, page and browser tests (tests/)
 	$(BIN)/python -m pytest tests
