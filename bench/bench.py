@@ -1,10 +1,12 @@
 """`make bench`: modelhost against a naive baseline, measured in one run over loopback.
 
-Servers (env SERVERS, default "baseline container host"), all started here and always stopped
-at the end, also on Ctrl-C:
+Servers (env SERVERS, default "baseline container daemon host", and earlier too when
+EARLIER_IMAGE is set), all started here and always stopped at the end, also on Ctrl-C:
 
   baseline   bench/naive_app.py (Flask, no validation, no logging) under gunicorn,
              2 workers x 4 threads (gthread), SO_REUSEPORT, no access log
+  earlier    the image of an earlier revision (env EARLIER_IMAGE, never built here), started
+             exactly as the container is: the same settings, the same models mounted
   container  modelhost:latest (env IMAGE) with its default settings, the models mounted read-only
   daemon     the same image with MODELHOST_WSGI_MODE=daemon (mod_wsgi daemon processes)
   host       `make run`: the same Apache/mod_wsgi configuration on this host (only where apxs is)
@@ -17,14 +19,30 @@ any difference or non-200 answer stops the bench.
 
 Workloads, the same wrk settings for every server: per model, one row per request at 1, 16 and
 64 keep-alive connections and 1000-row batches at 4 connections. Each is run against the
-servers back to back (baseline, container, host; then the next workload), each run after a
-warm-up, so that noise on the machine hits the servers alike. The table (Markdown) gives
-requests and rows per second, p50 and p99 latency, errors (non-2xx answers and socket errors)
-and the ratio of each server's requests per second to the baseline's in the same workload; it
-is also written to build/bench/results.md (raw numbers in results.json, wrk's output and the
-servers' logs in build/bench/logs/).
+servers back to back (baseline, earlier, container, daemon, host; then the next workload), each
+run after a warm-up, so that noise on the machine hits the servers alike. The table (Markdown)
+gives requests and rows per second, p50 and p99 latency, errors (non-2xx answers and socket
+errors) and the ratio of each server's requests per second to the baseline's in the same
+workload; it is also written to build/bench/results.md (raw numbers in results.json, wrk's
+output and the servers' logs in build/bench/logs/).
 
-With the container among the servers, three lines follow the table (bench/image.py, under a
+Today's image against an earlier revision's, in one run (bench/throughput_earlier.py): build
+the earlier image once from a git worktree of that revision (this work tree is not touched),
+then run both:
+
+  bench/earlier_image.sh 59770c7 modelhost:earlier
+  SERVERS="baseline earlier container" EARLIER_IMAGE=modelhost:earlier make bench
+
+With earlier and container both in the run, the table gains a column "× earlier req/s": the
+container's req/s as a multiple of the earlier image's in the same workload, the target at
+least 0.95 in every line. A line below it is bold, marked "<-- below 0.95" on the console as it
+runs, and run again against both at the end of the same run; its cell then shows both
+multiples, and a note names the images compared (tag, id and the revision of their
+org.opencontainers.image.revision label) and the lines below 0.95 once (noise) or twice (a
+cost). results.json gives each run of the two its image, image id and revision, and marks the
+runs again with "again": true.
+
+With the container among the servers (and FOLLOW_UPS not off), three lines follow the table (bench/image.py, under a
 minute): the image's size, five cold starts (seconds from `docker run` to /health/ready and to a
 first prediction) and its application processes at ready (their memory, and that none loaded
 pandas or matplotlib). Two more are measured against a
@@ -39,9 +57,14 @@ one [n, 4] tensor, JSON with a tensor per feature, binary tensor data), each lin
 multiple of /v1's in the same run.
 
 Settings (environment): SERVERS, DURATION (8s), WARMUP (2s), WRK_THREADS (2), IMAGE
-(modelhost:latest), and the MODELHOST_* tuning variables of README.md ("Tuning"), which are
-passed to the container and to `make run`; PROTOCOLS_DURATION, PROTOCOLS_WARMUP and MLSERVER
-for the protocols' table (bench/protocols.py).
+(modelhost:latest), EARLIER_IMAGE (none), FOLLOW_UPS (on; off leaves out the image's, the
+rollout's and the protocols' measurements, for a short run of the table alone), and the
+MODELHOST_* tuning variables of README.md ("Tuning"), which are passed to the containers and to
+`make run`; PROTOCOLS_DURATION, PROTOCOLS_WARMUP and MLSERVER for the protocols' table
+(bench/protocols.py). A short check of the comparison, a minute or two:
+
+  SERVERS="baseline earlier container" EARLIER_IMAGE=modelhost:earlier DURATION=2s WARMUP=1s \
+    FOLLOW_UPS=off .venv/bin/python bench/bench.py
 
 This module only runs the measurements and writes the report: the table is bench/throughput.py's,
 and what they all stand on (servers, wrk, checks, tables) is bench/harness/.
@@ -127,7 +150,7 @@ def report(settings: Settings, measured: throughput.Measured, extra_notes: list[
 def bench(settings: Settings, stack: contextlib.ExitStack) -> None:
     """The table; with the container among the servers, the image's, the rollout's and the protocols' lines."""
     measured = throughput.measure(settings, stack)
-    container = "container" in settings.servers
+    container = "container" in settings.servers and settings.follow_ups
     report(settings, measured, (image_notes(settings) + rollout_notes(settings)) if container else [],
            protocols_notes(settings) if container else [])
 

@@ -5,7 +5,7 @@
     commands    subprocesses, and the tools installed when missing (wrk, pinned packages, the image)
     settings    what the environment asks of a run: servers, durations, image, MODELHOST_* tuning
     servers     a server under test on loopback: the naive baseline and `make run` on this host
-    containers  the image in a container: its log, its memory, its application processes
+    containers  the image in a container: its log, its memory, its application processes, its image's id
     bodies      the predict bodies wrk sends, written to files
     checks      a server's predictions against ``model.predict`` in this process
     wrk         one wrk run and the line bench/predict.lua prints

@@ -71,11 +71,22 @@ def ensure_requirement(requirement: str, distribution: str) -> None:
         raise BenchError(f"pip install -r {REQUIREMENTS} failed:\n{tail(result.stdout + result.stderr)}")
 
 
+def image_present(image: str) -> bool:
+    """Whether docker has the image here (docker itself missing is a BenchError)."""
+    if not shutil.which("docker"):
+        raise BenchError("the container servers need docker; leave them out with SERVERS='baseline host'")
+    return run(["docker", "image", "inspect", image]).returncode == 0
+
+
+def require_image(image: str, howto: str) -> None:
+    """The image must be here: it is never built from this work tree (``howto`` says how to make it)."""
+    if not image_present(image):
+        raise BenchError(f"image {image} is not here: {howto}")
+
+
 def ensure_image(image: str) -> None:
     """Build the image with `make docker-build` when it is not here."""
-    if not shutil.which("docker"):
-        raise BenchError("the container server needs docker; leave it out with SERVERS='baseline host'")
-    if run(["docker", "image", "inspect", image]).returncode == 0:
+    if image_present(image):
         return
     log(f"image {image} is not here: make docker-build (a few minutes)")
     if subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "docker-build", f"IMAGE={image}"]).returncode:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.commands import run, tail
@@ -28,6 +29,25 @@ for pid in filter(str.isdigit, os.listdir('/proc')):
     found.append([int(pid), program, rss])
 print(json.dumps(found))
 """
+
+
+#: The label that names the commit an image was built from (docker/Dockerfile, `make docker-build`).
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Which image a container ran: the name it was started by, its id, and the revision it was built from."""
+
+    name: str
+    id: str
+    revision: str
+    created: str
+
+    def describe(self) -> str:
+        short = self.id.removeprefix("sha256:")[:12]
+        return f"{self.name} (image {short}, revision {self.revision}" + (
+            f", built {self.created})" if self.created else ")")
 
 
 class Container(Server):
@@ -77,10 +97,29 @@ class Container(Server):
             raise BenchError(f"listing the processes of {self.container} failed:\n{tail(result.stderr)}")
         return {pid: (program, rss) for pid, program, rss in json.loads(result.stdout)}
 
+    def image_facts(self) -> ImageFacts:
+        """The image this container runs, by its id: the name may have been given to another image since."""
+        image_id = run(["docker", "inspect", "--format", "{{.Image}}", self.container]).stdout.strip()
+        result = run(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image_id or self.image])
+        labels = json.loads(result.stdout or "null") if result.returncode == 0 else None
+        labels = labels or {}
+        return ImageFacts(self.image, image_id or "unknown", labels.get(REVISION_LABEL) or "unknown (no label)",
+                          labels.get("org.opencontainers.image.created", ""))
+
     def stop(self) -> None:
         if self.started:
             self.log_path.write_text(self.logs())  # keep its log beside the others
             run(["docker", "rm", "--force", self.container])
+
+
+class EarlierContainer(Container):
+    """The image of an earlier revision (EARLIER_IMAGE), started exactly as the container is, to compare with it."""
+
+    name = "earlier"
+
+    def __init__(self, models_dir: Path, image: str, tuning: dict[str, str]) -> None:
+        super().__init__(models_dir, image, tuning)
+        self.container += "-earlier"
 
 
 class DaemonContainer(Container):

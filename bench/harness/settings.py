@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from harness.console import BenchError
 
-SERVER_NAMES = ("baseline", "container", "daemon", "host")
+# In the order they run in each workload: the earlier image right before today's, so that
+# noise on the machine hits both alike.
+SERVER_NAMES = ("baseline", "earlier", "container", "daemon", "host")
+#: Without SERVERS: all but the earlier image, which runs by default only when EARLIER_IMAGE is set.
+DEFAULT_SERVERS = ("baseline", "container", "daemon", "host")
+#: How to make the image EARLIER_IMAGE names (bench/earlier_image.sh).
+EARLIER_IMAGE_HOWTO = ("build the image of an earlier revision with `bench/earlier_image.sh REV TAG` "
+                       "(e.g. `bench/earlier_image.sh 59770c7 modelhost:earlier`), then "
+                       "SERVERS=\"baseline earlier container\" EARLIER_IMAGE=modelhost:earlier make bench")
 
 # MODELHOST_* variables that tune the server (README.md, "Tuning"), passed on to the container
 # and to `make run`. Addresses, ports and paths are the bench's to choose and are not passed.
@@ -47,14 +55,26 @@ class Settings:
     wrk_threads: int
     image: str
     tuning: dict[str, str]
+    #: The image of the server `earlier` (EARLIER_IMAGE), or None.
+    earlier_image: str | None = None
+    #: Whether the image's, the rollout's and the protocols' measurements follow the table (FOLLOW_UPS).
+    follow_ups: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
-        servers = tuple(os.environ.get("SERVERS", " ".join(SERVER_NAMES)).split())
+        earlier_image = os.environ.get("EARLIER_IMAGE", "").strip() or None
+        default = DEFAULT_SERVERS + (("earlier",) if earlier_image else ())
+        servers = tuple(os.environ.get("SERVERS", " ".join(default)).split())
         unknown = sorted(set(servers) - set(SERVER_NAMES))
         if unknown or not servers:
             raise BenchError(f"SERVERS must name some of {', '.join(SERVER_NAMES)}; "
                              f"got {' '.join(servers) or '(nothing)'}")
+        if "earlier" in servers and not earlier_image:
+            raise BenchError(f"the server earlier needs EARLIER_IMAGE, the image to compare today's with: "
+                             f"{EARLIER_IMAGE_HOWTO}")
+        follow_ups = os.environ.get("FOLLOW_UPS", "on").strip().lower()
+        if follow_ups not in ("on", "off"):
+            raise BenchError(f"FOLLOW_UPS must be on or off, got {follow_ups!r}")
         threads = os.environ.get("WRK_THREADS", "2")
         if not threads.isdigit() or int(threads) < 1:
             raise BenchError(f"WRK_THREADS must be a positive whole number, got {threads!r}")
@@ -65,6 +85,8 @@ class Settings:
             wrk_threads=int(threads),
             image=image_from_env(),
             tuning=tuning_from_env(),
+            earlier_image=earlier_image,
+            follow_ups=follow_ups == "on",
         )
         for duration in (settings.duration, settings.warmup):
             seconds(duration)  # raises on a malformed one
