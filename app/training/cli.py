@@ -102,11 +102,12 @@ def train_command(
 ) -> None:
     """Train a model from a CSV file (help text above)."""
     from app.training import train as training
+    from app.training.table import read_table
 
     options = training.TrainingOptions(target, estimator, task, test_size, seed, drop)
     try:
         _progress(f"Reading {data} ...")
-        frame, source = training.read_table(data)
+        frame, source = read_table(data)
         _progress(f"Read {len(frame)} rows, {frame.shape[1]} columns")
         result = training.train(_repository(), name, frame, options, source, _progress)
     except TrainingError as exc:
