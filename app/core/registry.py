@@ -29,7 +29,9 @@ from app.core.runtime import open_version
 from app.core.telemetry import LOAD_SECONDS, LOADED, LOADS
 from app.core.versions import Model, ModelVersion, Unloaded
 from app.storage.errors import LoadError, without_server_paths
-from app.storage.repository import VERSION_PATTERN, Fingerprint, Repository
+from app.storage.layout import VERSION_PATTERN
+from app.storage.repository import Repository
+from app.storage.scan import Fingerprint
 from app.storage.serving import ServingConfig
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,8 @@ from app.core.batching import BatchSettings, parse_settings
 from app.core.errors import InvalidInput
 from app.core.schema import Batch, InputSchema
 from app.storage.errors import LoadError, without_server_paths
-from app.storage.repository import METADATA_FILE, Repository
+from app.storage.layout import METADATA_FILE
+from app.storage.repository import Repository
 
 log = logging.getLogger(__name__)
 

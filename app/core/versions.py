@@ -13,7 +13,7 @@ from typing import Any
 from app.core.errors import SEE_READINESS, ModelNotReady
 from app.core.routing import Routing, route
 from app.core.runtime import Runtime
-from app.storage.repository import Fingerprint
+from app.storage.scan import Fingerprint
 from app.storage.serving import ServingConfig, labels_json
 
 #: The config of a model without a serving file: nothing pinned, no labels, no canary.

@@ -29,7 +29,7 @@ from typing import Any
 from app.core.fleet import Fleet
 from app.core.registry import ModelRegistry
 from app.storage.errors import LoadError
-from app.storage.repository import ModelFiles, VersionFiles
+from app.storage.scan import ModelFiles, VersionFiles
 from app.storage.serving import SERVING_FILE, ServingConfig, ServingFileError, parse_serving
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.storage.repository import METADATA_FILE, VERSION_PATTERN
+from app.storage.layout import METADATA_FILE, VERSION_PATTERN
 
 #: The artifact a trained version is written as.
 TRAINED_ARTIFACT = "model.joblib"

@@ -1,7 +1,6 @@
-"""The model repository on disk: its layout, ``model.json``, and reading files safely.
+"""The model repository on disk: where each version lives, and reading its files safely.
 
-Layout: ``<root>/<name>/<version>/model.{joblib,pkl,skops}`` plus an optional ``model.json``,
-and an optional ``<root>/<name>/serving.json`` (``app.core.routing``).
+The layout is :mod:`app.storage.layout`'s, and :mod:`app.storage.scan` finds what is in it.
 Every file is read only when it resolves inside the repository (a link out of it is refused),
 through one open that is checked on its descriptor (a regular file; the artifact itself not a link)
 and never past its size cap. ``model.json`` is checked against a JSON Schema before anything
@@ -15,23 +14,18 @@ import errno
 import json
 import logging
 import os
-import re
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from app.storage.errors import LoadError
+from app.storage.layout import ARTIFACTS, METADATA_FILE
 from app.storage.metadata import metadata_problems
+from app.storage.scan import Scan, Scanner
 from app.storage.serving import MAX_SERVING_BYTES, SERVING_FILE
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
-#: Artifact file names, in the order they are looked for.
-ARTIFACTS = ("model.joblib", "model.pkl", "model.skops")
-METADATA_FILE = "model.json"
 #: Largest model.json read; the ones training writes are a few kilobytes.
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 #: How every repository file is opened: read-only, never through a link as its last step, without
@@ -56,54 +50,13 @@ def _read_at_most(fh: BinaryIO, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-#: What a directory's files look like to a poll: (name, size, modification time) of each.
-Fingerprint = tuple[tuple[str, int, int], ...]
-
-
-@dataclass(frozen=True)
-class VersionFiles:
-    """One version directory as a scan saw it."""
-
-    path: Path
-    fingerprint: Fingerprint
-    #: The latest modification time of its files (seconds since the epoch): recent means still written.
-    newest: float
-
-
-@dataclass
-class ModelFiles:
-    """One model directory as a scan saw it: its version directories and its serving file."""
-
-    name: str
-    versions: dict[int, VersionFiles] = field(default_factory=dict)
-    #: The serving file's (size, modification time, inode), or None when there is none.
-    serving: tuple[int, int, int] | None = None
-
-
-@dataclass
-class Scan:
-    """Everything in the repository at one moment; ``complete`` is False when some of it could not be read."""
-
-    models: dict[str, ModelFiles] = field(default_factory=dict)
-    #: Model directories that could not be listed: what was loaded from them is kept, not unloaded.
-    unreadable: set[str] = field(default_factory=set)
-    #: False when the repository itself is missing or unreadable (a volume not mounted): nothing is unloaded.
-    complete: bool = True
-
-
 class Repository:
     """The folder of models: where each version lives and how its files are read."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._resolved = self.root.resolve()
-        #: Problems a scan found that were logged already: each is logged once, not at every poll.
-        self._reported: set[str] = set()
-
-    def _report(self, key: str, level: int, message: str, *args: Any) -> None:
-        if key not in self._reported:
-            self._reported.add(key)
-            log.log(level, message, *args)
+        self._scanner = Scanner(self.root)
 
     def relative(self, path: Path) -> str:
         """A path as the repository shows it to clients: relative to the root."""
@@ -131,89 +84,8 @@ class Repository:
         return None
 
     def scan(self) -> Scan:
-        """Every model and version directory with the fingerprint of its files; invalid names are skipped.
-
-        Only names are listed and files stat'ed, nothing is read, so a poll costs a few system calls
-        per version. Hidden entries (``.training-*`` folders of ``flask train``) are left out, and
-        a version directory holding neither an artifact nor ``model.json`` is not a version yet.
-        """
-        scan = Scan()
-        try:
-            model_dirs = sorted((entry for entry in os.scandir(self.root) if entry.is_dir()), key=lambda e: e.name)
-        except OSError as exc:
-            self._report(
-                "root",
-                logging.WARNING,
-                "Model repository %s cannot be read (%s); no models are added "
-                "or removed until it can. Create it, fix its permissions or set "
-                "MODELHOST_MODEL_REPOSITORY.",
-                self.root,
-                exc,
-            )
-            scan.complete = False
-            return scan
-        if "root" in self._reported:
-            self._reported.discard("root")
-            log.info("Model repository %s can be read again", self.root)
-        for model_dir in model_dirs:
-            if not NAME_PATTERN.fullmatch(model_dir.name):
-                if not model_dir.name.startswith("."):
-                    self._report(
-                        model_dir.path,
-                        logging.WARNING,
-                        "Skipping %s: model names are lower-case letters, "
-                        "digits, '-' and '_' (at most 64, starting with a letter or digit)",
-                        model_dir.path,
-                    )
-                continue
-            try:
-                files = self._scan_model(Path(model_dir.path))
-            except OSError as exc:  # e.g. a folder the server may not list: the others still count
-                self._report(
-                    model_dir.path,
-                    logging.ERROR,
-                    "Cannot read %s (%s); fix its permissions. What was " "loaded from it keeps serving.",
-                    model_dir.path,
-                    exc,
-                )
-                scan.unreadable.add(model_dir.name)
-                continue
-            if files.versions or files.serving is not None:
-                scan.models[files.name] = files
-        return scan
-
-    def _scan_model(self, model_dir: Path) -> ModelFiles:
-        files = ModelFiles(model_dir.name)
-        for entry in sorted(os.scandir(model_dir), key=lambda e: e.name):
-            if entry.name == SERVING_FILE and entry.is_file():
-                stat = entry.stat()
-                files.serving = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-            elif entry.is_dir() and VERSION_PATTERN.fullmatch(entry.name):
-                version = self._scan_version(Path(entry.path))
-                if version is not None:
-                    files.versions[int(entry.name)] = version
-            elif entry.is_dir() and not entry.name.startswith("."):
-                self._report(
-                    entry.path,
-                    logging.WARNING,
-                    "Skipping %s: version directories are positive " "whole numbers (1-999999999)",
-                    entry.path,
-                )
-        return files
-
-    @staticmethod
-    def _scan_version(directory: Path) -> VersionFiles | None:
-        stats = []
-        for entry in os.scandir(directory):
-            if entry.name.startswith(".") or not entry.is_file():
-                continue
-            stat = entry.stat()
-            stats.append((entry.name, stat.st_size, stat.st_mtime_ns))
-        names = {name for name, _, _ in stats}
-        if METADATA_FILE not in names and not names.intersection(ARTIFACTS):
-            return None  # an empty directory, e.g. a version being copied in
-        stats.sort()
-        return VersionFiles(directory, tuple(stats), max(mtime for _, _, mtime in stats) / 1e9)
+        """Every model and version directory, with the fingerprint of each version's files."""
+        return self._scanner.scan()
 
     def open_file(self, path: Path, follow_link: bool = True) -> BinaryIO:
         """``path`` opened once for reading, checked on the opened descriptor: a regular file inside the repository.

@@ -16,8 +16,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.extensions import get_registry
+from app.storage.layout import NAME_PATTERN
 from app.storage.publish import next_version
-from app.storage.repository import NAME_PATTERN
 from app.training.errors import TrainingError
 
 if TYPE_CHECKING:

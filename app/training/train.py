@@ -23,8 +23,8 @@ import sklearn
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
+from app.storage.layout import NAME_PATTERN
 from app.storage.publish import TRAINED_ARTIFACT, PublishError, remove_stale_staging, sha256_of, write_version
-from app.storage.repository import NAME_PATTERN
 from app.training import plots
 from app.training.errors import TrainingError, one_line
 from app.training.pipelines import as_matrix, build_pipeline, choose_task, native
