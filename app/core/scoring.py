@@ -8,21 +8,12 @@ lines, so they are exact unless a quoted value spans several lines.
 
 Each feature's column is read in bulk with numpy (numbers as Python's ``float`` reads them,
 surrounding spaces ignored); a cell it cannot read, or whose value the schema might refuse,
-marks its row for the schema's own validator, which has the last word. The answer holds the
-cells as they were read followed by ``prediction`` and one ``probability_<label>`` column per
-class, written by the ``csv`` module: numbers as Python writes them (``0.1``, ``1e-05``),
-booleans as ``True`` and ``False``, text quoted only where needed.
-
-With ``escape_formulas``, every cell of the answer that a spreadsheet would run as a formula
-(one starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a single quote
-in front, as OWASP recommends against CSV injection; numbers such as ``-1.5`` stay as they are.
+marks its row for the schema's own validator, which has the last word. The scored rows are
+written by :mod:`app.core.codecs.csvanswer`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from app.core import features
+from app.core.codecs.csvanswer import scored_rows
 from app.core.codecs.csvfile import Chunk, CsvFile, CsvLimits, Unreadable, width_error
 from app.core.errors import InvalidInput, listed
 from app.core.features import FALSE_WORDS, TRUE_WORDS
@@ -45,10 +37,6 @@ Predict = Callable[[Batch, Sequence[int]], tuple[list[Any], "list[dict[str, floa
 #: Failing entries listed in one report; further failing lines are counted, not listed.
 MAX_REPORTED = 100
 SPOOL_BYTES = 8 * 1024 * 1024
-#: How a cell that spreadsheets run as a formula starts (OWASP, CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-#: A plain number, which is no formula even with a sign in front; decimal commas included.
-_NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d[\d.,]*)(?:[eE][+-]?\d+)?")
 
 
 @dataclass
@@ -64,19 +52,6 @@ class ScoredFile:
         self.file.seek(0)
         while block := self.file.read(size):
             yield block
-
-
-def example_csv(schema: InputSchema) -> str:
-    """A header and one example row: the template users fill in and the API docs show."""
-    out = io.StringIO()
-    row = [str(v).lower() if isinstance(v, bool) else v for v in schema.example().values()]
-    csv.writer(out, lineterminator="\n").writerows([schema.names, row])
-    return out.getvalue()
-
-
-def output_columns(runtime: Runtime, probabilities: bool) -> list[str]:
-    """The columns scoring appends: ``prediction`` and one ``probability_<label>`` per class."""
-    return ["prediction", *(f"probability_{c}" for c in (runtime.classes if probabilities else []))]
 
 
 def score_csv(
@@ -106,13 +81,14 @@ def score_csv(
                     else:
                         _check_row(chunk, int(position), runtime.schema, columns, report)
                 if not report.failed:  # after a failure: validate on, write nothing
+                    predictions, probs = predict(Batch(columns, len(chunk), single=False, ids=None), chunk.lines)
                     spool.write(
-                        _scored(
+                        scored_rows(
                             chunk,
-                            columns,
+                            predictions,
+                            probs,
                             runtime,
                             probabilities,
-                            predict,
                             source.sep,
                             header=rows == 0,
                             escape_formulas=escape_formulas,
@@ -130,29 +106,6 @@ def score_csv(
             )
         unless_scored.pop_all()  # the spool is the caller's now; download() closes it once sent
     return ScoredFile(spool, rows, spool.tell())
-
-
-@dataclass
-class Table:
-    """Named columns of cells: text as read from the file, or the model's numbers, booleans and labels."""
-
-    names: list[str]
-    columns: list[Sequence[Any]]
-
-
-def neutralise_formulas(table: Table) -> Table:
-    """The table with a single quote before every text cell and name a spreadsheet would run as a formula."""
-    return Table(_neutralised(table.names), [_neutralised(c) if _is_text(c) else c for c in table.columns])
-
-
-def _neutralised(values: Sequence[Any]) -> list[str]:
-    text = [str(v) for v in values]
-    return ["'" + t if t.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(t) else t for t in text]
-
-
-def _is_text(values: Sequence[Any]) -> bool:
-    """Not a column of numbers or booleans only, which are written as such (and never quoted)."""
-    return not all(isinstance(v, (int, float)) for v in values)  # bool is an int
 
 
 @dataclass
@@ -296,41 +249,3 @@ def _check_row(chunk: Chunk, position: int, schema: InputSchema, columns: dict[s
         return
     for name in schema.names:
         columns[name][position] = typed[name]
-
-
-def _scored(
-    chunk: Chunk,
-    columns: dict[str, Any],
-    runtime: Runtime,
-    probabilities: bool,
-    predict: Predict,
-    sep: str,
-    header: bool,
-    escape_formulas: bool,
-) -> bytes:
-    predictions, probs = predict(Batch(columns, len(chunk), single=False, ids=None), chunk.lines)
-    replaced = output_columns(runtime, probabilities)
-    kept = [i for i, name in enumerate(chunk.header) if name not in replaced]
-    out = Table([*(chunk.header[i] for i in kept), "prediction"], [*(chunk.columns[i] for i in kept), predictions])
-    if probs is not None:
-        for label in runtime.classes:
-            out.names.append(f"probability_{label}")
-            key = str(label)
-            out.columns.append([p[key] for p in probs])
-    if escape_formulas:
-        out = neutralise_formulas(out)
-    text = io.StringIO()
-    writer = csv.writer(text, delimiter=sep, lineterminator="\n", quoting=_quoting(out))
-    if header:
-        writer.writerow(out.names)
-    writer.writerows(zip(*out.columns, strict=True))
-    return text.getvalue().encode("utf-8")
-
-
-def _quoting(out: Table) -> int:
-    """Quote where needed. The csv module quotes a value holding the line feed that ends each line,
-    but not one holding a carriage return, which readers take for a line break too: a chunk with
-    such a value has every text value quoted."""
-    if any(_is_text(column) and "\r" in "".join(map(str, column)) for column in out.columns):
-        return csv.QUOTE_NONNUMERIC
-    return csv.QUOTE_MINIMAL

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.codecs import oip
+from app.core.codecs.csvanswer import example_csv, output_columns
 from app.core.registry import ModelRegistry
-from app.core.scoring import example_csv, output_columns
 from app.core.versions import Model, ModelVersion
 from app.http.infer_schema import v2_request_schema
 

@@ -13,7 +13,8 @@ from flask import Blueprint, Response, current_app, render_template, request, se
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
-from app.core import features, scoring
+from app.core import features
+from app.core.codecs.csvanswer import example_csv, output_columns
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
 from app.core.runtime import Runtime
 from app.core.schema import InputSchema, example_value
@@ -146,7 +147,7 @@ def score(name: str, version: str | None = None) -> Response | tuple[str, int]:
 def template(name: str, version: str | None = None) -> Response:
     """A CSV file with the model's header and one example row, to fill in and upload."""
     entry = get_registry().get(name, version)
-    body = scoring.example_csv(entry.ready_runtime().schema)
+    body = example_csv(entry.ready_runtime().schema)
     return Response(
         body,
         mimetype="text/csv",
@@ -193,7 +194,7 @@ def _page(
         token_required=pages_need_token(),
         max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
         max_size=_size(current_app.config["MAX_CONTENT_LENGTH"]),
-        output_columns=scoring.output_columns(runtime, runtime.supports_probabilities),
+        output_columns=output_columns(runtime, runtime.supports_probabilities),
         **context,
     ), status
 

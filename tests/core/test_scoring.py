@@ -16,6 +16,7 @@ import pytest
 from app import create_app
 from app.core import scoring
 from app.core.codecs import csvfile as csvreading
+from app.core.codecs.csvanswer import Table, neutralise_formulas
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput
 from app.core.schema import InputSchema
@@ -443,7 +444,7 @@ def test_negative_predictions_stay_numbers_when_formulas_are_escaped(client):
     ("-.5", "-.5"), ("-1e-05", "-1e-05"), ("a=b", "a=b"), ("", ""),
 ])
 def test_neutralise_formulas_quotes_cells_and_names_that_start_a_formula(cell, written):
-    out = scoring.neutralise_formulas(scoring.Table([cell, "n"], [[cell], [-1.5]]))
+    out = neutralise_formulas(Table([cell, "n"], [[cell], [-1.5]]))
     assert out.names == [written, "n"]
     assert [column[0] for column in out.columns] == [written, -1.5]
 
