@@ -20,7 +20,7 @@ import numpy as np
 
 from app.core import scoring
 from app.core.batching import Batcher, BatchSettings, parse_settings
-from app.core.codecs import binary, kserve, oip, v1
+from app.core.codecs import binary, kserve, oip, oipmodel, v1
 from app.core.codecs.csvfile import CsvLimits
 from app.core.errors import InvalidInput, UnusableOutput
 from app.core.registry import ModelRegistry
@@ -133,15 +133,17 @@ class DataPlane:
         """An Open Inference Protocol request predicted: the answer's JSON part and the binary data after it."""
         runtime = entry.ready_runtime()
         request = oip.read_request(raw, header_length, runtime.schema, self.max_batch_size)
-        requested = oip.requested_outputs(request.body, runtime, entry.name)
+        requested = oipmodel.requested_outputs(request.body, runtime, entry.name)
         batch = oip.to_batch(runtime.schema, request.inputs, self.max_batch_size)
-        probabilities = any(name == oip.PROBABILITIES for name, _ in requested)
+        probabilities = any(name == oipmodel.PROBABILITIES for name, _ in requested)
         result = self.predict(entry, batch, probabilities, Rows("rows/{}"))
         self.count(entry, batch.size, state)
         head: dict[str, Any] = {"model_name": entry.name, "model_version": str(entry.version)}
         if "id" in request.body:
             head["id"] = request.body["id"]
-        return binary.encode_answer(head, oip.outputs(runtime, requested, result.predictions, result.probabilities))
+        return binary.encode_answer(
+            head, oipmodel.outputs(runtime, requested, result.predictions, result.probabilities)
+        )
 
     def score_csv(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.core import features
-from app.core.codecs import oip
+from app.core.codecs import oipmodel
 from app.core.codecs.elements import NARROW_FLOAT_MAX
 from app.core.features import INT64_MAX
 from app.core.runtime import Runtime
@@ -27,12 +27,12 @@ def v2_request_schema(runtime: Runtime) -> dict[str, Any]:
     """
     schema = runtime.schema
     names = schema.names
-    outputs: list[list[dict[str, str]]] = [[], [{"name": oip.PREDICT}]]
+    outputs: list[list[dict[str, str]]] = [[], [{"name": oipmodel.PREDICT}]]
     if runtime.supports_probabilities:
         outputs += [
-            [{"name": oip.PROBABILITIES}],
-            [{"name": oip.PREDICT}, {"name": oip.PROBABILITIES}],
-            [{"name": oip.PROBABILITIES}, {"name": oip.PREDICT}],
+            [{"name": oipmodel.PROBABILITIES}],
+            [{"name": oipmodel.PREDICT}, {"name": oipmodel.PROBABILITIES}],
+            [{"name": oipmodel.PROBABILITIES}, {"name": oipmodel.PREDICT}],
         ]
     if schema.numeric:
         # The INT64 datatype holds -2^63 too, which number features take; whole-number features

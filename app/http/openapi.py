@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.codecs import oip
+from app.core.codecs import oipmodel
 from app.core.codecs.csvanswer import example_csv, output_columns
 from app.core.registry import ModelRegistry
 from app.core.versions import Model, ModelVersion
@@ -216,15 +216,17 @@ def _infer_operation(
         return operation
     runtime = entry.runtime
     example = runtime.schema.example()
-    outputs = [{"name": oip.PREDICT}] + ([{"name": oip.PROBABILITIES}] if runtime.supports_probabilities else [])
+    outputs = [{"name": oipmodel.PREDICT}] + (
+        [{"name": oipmodel.PROBABILITIES}] if runtime.supports_probabilities else []
+    )
     tensors = [
         {"name": n, "datatype": t["datatype"], "shape": [1], "data": [example[n]]}
-        for n, t in zip(runtime.schema.names, oip.tensor_metadata(runtime)["inputs"], strict=True)
+        for n, t in zip(runtime.schema.names, oipmodel.tensor_metadata(runtime)["inputs"], strict=True)
     ]
     examples = {
         "features": {"summary": "One tensor per feature", "value": {"id": "1", "inputs": tensors, "outputs": outputs}}
     }
-    if oip.takes_matrix(runtime.schema):
+    if oipmodel.takes_matrix(runtime.schema):
         examples["rows"] = {
             "summary": "The rows as one tensor",
             "value": {

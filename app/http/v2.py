@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app import urls
 from app.core import SERVER_NAME, VERSION
-from app.core.codecs import oip
+from app.core.codecs import oipmodel
 from app.core.codecs.binary import HEADER_LENGTH
 from app.extensions import get_dataplane, get_registry
 from app.http import state as requeststate
@@ -147,7 +147,9 @@ def metadata(name: str, version: str | None) -> Response:
     entry = registry.get(name, version if version is not None else str(model.default_version))
     runtime = entry.ready_runtime()
     versions = [str(v) for v in sorted(model.versions)] if version is None else [str(entry.version)]
-    return jsonify({"name": name, "versions": versions, "platform": "scikit-learn", **oip.tensor_metadata(runtime)})
+    return jsonify(
+        {"name": name, "versions": versions, "platform": "scikit-learn", **oipmodel.tensor_metadata(runtime)}
+    )
 
 
 @bp.get("/models/<name>/ready")

@@ -1,11 +1,10 @@
-"""modelhost's models in the Open Inference Protocol: their tensors, and requests to validated batches.
+"""Open Inference Protocol requests to validated batches.
 
 A model takes one input tensor per feature, named after it, of shape ``[-1]`` or ``[-1, 1]``
 and the datatype of the feature's type (``app.core.features``); a model whose features are
 all numbers also takes its rows as one ``[-1, n_features]`` tensor of any numeric datatype, as
-MLServer's scikit-learn runtime does. Its outputs are ``predict`` (the labels or numbers) and,
-for classifiers with probabilities, ``predict_proba`` (``[-1, n_classes]`` FP64, the class order
-in its ``parameters.classes``).
+MLServer's scikit-learn runtime does (:mod:`app.core.codecs.oipmodel` declares both forms in the
+model's metadata, and makes the answer's outputs).
 
 The elements then go through the model's own :class:`~app.core.schema.InputSchema`, so a V2
 request is checked exactly as a /v1 request is, against the same limits, with every violation
@@ -21,64 +20,19 @@ from typing import Any
 import numpy as np
 
 from app.core import features
-from app.core.codecs.binary import HEADER_LENGTH, Output, split_body
-from app.core.codecs.elements import BYTES, FIXED, FLOATS, INTEGERS
+from app.core.codecs.binary import HEADER_LENGTH, split_body
+from app.core.codecs.elements import BYTES, FLOATS, INTEGERS
 from app.core.codecs.jsonbody import decode_json, max_values
+from app.core.codecs.oipmodel import takes_matrix
 from app.core.codecs.tensors import Tensor, check_request, read_inputs
-from app.core.errors import SEE_V2_INPUTS, SEE_V2_OUTPUTS, InvalidInput, PayloadTooLarge
-from app.core.runtime import Runtime
+from app.core.errors import SEE_V2_INPUTS, InvalidInput, PayloadTooLarge
 from app.core.schema import Batch, InputSchema
-
-#: The datatypes the metadata declares for the ``[-1, n_features]`` form (any numeric one is taken).
-MATRIX_DATATYPES = ("FP64", "FP32", "INT64")
-PREDICT, PROBABILITIES = "predict", "predict_proba"
-
-
-def takes_matrix(schema: InputSchema) -> bool:
-    """Whether the model also takes its rows as one ``[-1, n_features]`` tensor."""
-    return features.all_numeric(schema.features)
 
 
 def accepted_datatypes(kind: features.FeatureType) -> frozenset[str]:
     """The datatypes a feature's tensor may have: any numeric one for numbers (whole-number features take
     floats holding whole numbers), its own datatype otherwise."""
     return FLOATS | INTEGERS if kind.numeric else frozenset({kind.oip_datatype})
-
-
-def predict_datatype(runtime: Runtime) -> str:
-    """The datatype of ``predict``: BYTES for string classes, BOOL, INT64 or FP64 otherwise."""
-    if not runtime.is_classifier:
-        return "FP64"
-    kinds = {type(c) for c in runtime.classes}
-    if kinds <= {bool}:
-        return "BOOL"
-    if kinds <= {int}:
-        return "INT64"
-    return "FP64" if kinds <= {int, float} else BYTES
-
-
-def tensor_metadata(runtime: Runtime) -> dict[str, Any]:
-    """The ``inputs``, ``outputs`` and ``parameters`` of a loaded version's model metadata."""
-    schema = runtime.schema
-    inputs = [{"name": f["name"], "datatype": features.type_of(f).oip_datatype, "shape": [-1]} for f in schema.features]
-    outputs: list[dict[str, Any]] = [{"name": PREDICT, "datatype": predict_datatype(runtime), "shape": [-1]}]
-    if runtime.supports_probabilities:
-        outputs.append(
-            {
-                "name": PROBABILITIES,
-                "datatype": "FP64",
-                "shape": [-1, len(runtime.classes)],
-                "parameters": {"classes": runtime.classes},
-            }
-        )
-    parameters: dict[str, Any] = {"task": runtime.metadata["task"]}
-    if takes_matrix(schema):
-        parameters["matrix_input"] = {
-            "shape": [-1, len(schema.names)],
-            "datatypes": list(MATRIX_DATATYPES),
-            "columns": schema.names,
-        }
-    return {"inputs": inputs, "outputs": outputs, "parameters": parameters}
 
 
 #: JSON values of one input tensor besides its elements: the object, name, datatype, shape and
@@ -284,48 +238,3 @@ def _checked(
         return "/".join(map(str, place))
 
     return schema.parse({"instances": instances}, max_batch, locate=locate)
-
-
-def requested_outputs(request: dict[str, Any], runtime: Runtime, model: str) -> list[tuple[str, bool]]:
-    """The outputs to compute, in the order asked for, each with whether it goes as binary data."""
-    binary = bool((request.get("parameters") or {}).get("binary_data_output", False))
-    asked = request.get("outputs")
-    if not asked:
-        return [(PREDICT, binary)]
-    known = [PREDICT, PROBABILITIES] if runtime.supports_probabilities else [PREDICT]
-    errors: list[dict[str, str]] = []
-    chosen: list[tuple[str, bool]] = []
-    for index, output in enumerate(asked):
-        name = output["name"]
-        if name not in known:
-            why = (
-                f"model {model!r} has no class probabilities"
-                if name == PROBABILITIES
-                else f"the outputs are {', '.join(known)}"
-            )
-            errors.append({"path": f"outputs/{index}/name", "message": f"{name!r} is not an output: {why}"})
-        elif name in [c[0] for c in chosen]:
-            errors.append({"path": f"outputs/{index}/name", "message": f"{name!r} is asked for twice"})
-        else:
-            chosen.append((name, bool((output.get("parameters") or {}).get("binary_data", binary))))
-    if errors:
-        raise InvalidInput(
-            "; ".join(f"{e['path']} {e['message']}" for e in errors) + ".", errors=errors, see=SEE_V2_OUTPUTS
-        )
-    return chosen
-
-
-def outputs(
-    runtime: Runtime, requested: list[tuple[str, bool]], predictions: np.ndarray, probabilities: np.ndarray | None
-) -> list[Output]:
-    """The answer's output tensors."""
-    result = []
-    for name, binary in requested:
-        if name == PREDICT:
-            datatype = predict_datatype(runtime)
-            values: Any = predictions.astype(FIXED[datatype]) if datatype != BYTES else predictions
-            result.append(Output(name, datatype, values, binary))
-        else:
-            assert probabilities is not None
-            result.append(Output(name, "FP64", probabilities, binary, {"classes": runtime.classes}))
-    return result
