@@ -95,3 +95,19 @@ def parse_text(value: str, type_name: str) -> Any:
         switch = parse_switch(text)
         return value if switch is None else switch
     return value
+
+
+def example_value(feature: Mapping[str, Any]) -> Any:
+    """A plausible value of one feature for examples and form defaults."""
+    if feature.get("example") is not None:
+        return feature["example"]
+    if feature.get("enum"):
+        return feature["enum"][0]
+    kind = type_name(feature)
+    if kind == "boolean":
+        return False
+    if kind == "string":
+        return ""
+    low, high = feature.get("minimum"), feature.get("maximum")
+    value = (low + high) / 2 if low is not None and high is not None else 0
+    return int(round(value)) if kind == "integer" else round(value, 3)

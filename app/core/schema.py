@@ -1,7 +1,8 @@
 """Request validation built from a model version's features.
 
-One ``InputSchema`` per model version produces both the JSON Schemas the API docs show and
-the compiled validators that check requests, so documentation and behaviour cannot drift.
+One ``InputSchema`` per model version holds both the JSON Schemas the API docs show (in the
+OpenAPI dialect by :mod:`app.core.schema_docs`) and the compiled validators that check
+requests, so documentation and behaviour cannot drift.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from jsonschema import Draft202012Validator
 
 from app.core.errors import SEE_EXAMPLES, InvalidInput, PayloadTooLarge
-from app.core.features import FALSE_WORDS, INT64_MAX, TRUE_WORDS, TYPES, all_numeric, parse_text, type_name
+from app.core.features import INT64_MAX, TYPES, all_numeric, example_value, parse_text, type_name
 from app.core.violations import INT64_RANGE, Locate, Violations, json_type
 
 #: Integer values (features and ids) are whole numbers a signed 64-bit integer holds: larger ones
@@ -86,8 +87,8 @@ class InputSchema:
             "minItems": len(self.names),
             "description": "Feature values in this order: " + ", ".join(self.names),
         }
-        self.by_name = _instances_schema(self.instance)
-        self.by_row = _instances_schema(self.row)
+        self.by_name = instances_schema(self.instance)
+        self.by_row = instances_schema(self.row)
         self._single_validator = Draft202012Validator(self.instance)
         self._row_validator = Draft202012Validator(self.row)
         self._key_set = set(self.names)
@@ -97,63 +98,6 @@ class InputSchema:
         self.numeric = all_numeric(self.features) and not any(f.get("enum") for f in self.features)
         self._integer_columns = [i for i, f in enumerate(self.features) if type_name(f) == "integer"]
         self._values_of = itemgetter(*self.names) if len(self.names) > 1 else lambda i: (i[self.names[0]],)
-
-    def openapi_schemas(self) -> dict[str, dict[str, Any]]:
-        """The request schemas in the OpenAPI 3.0 dialect the Swagger UI renders, and a CSV file's pattern.
-
-        Each accepts only requests the server accepts, so a client (or a fuzzer) that follows
-        them is never refused. ``instance`` and ``instances`` are the validating schemas.
-        OpenAPI 3.0 has no ``prefixItems``, so ``rows`` (arrays of exactly as many values as there
-        are features) is there only when every feature takes the same values; otherwise the
-        ``instances`` description says that rows are accepted too. ``csv`` is the pattern of a
-        file written the way the example is: the header naming the features in order, commas,
-        plain values, one row per line.
-        """
-
-        def literal(text: str) -> str:  # a cell holding exactly this text, quoted as CSV needs, as a pattern
-            if any(c in text for c in ',"\r\n'):
-                text = '"' + text.replace('"', '""') + '"'
-            return "".join("\\" + c if c in "\\^$.|?*+()[]{}/" else c for c in text)
-
-        kinds = {
-            "integer": r"-?(?:0|[1-9][0-9]{0,17})",  # at most 18 digits: always a 64-bit integer
-            "boolean": "(?:" + "|".join(TRUE_WORDS + FALSE_WORDS) + ")",
-            "string": r'[^,"\r\n]+',
-            "number": r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,2})?",
-        }
-        cells = [
-            "(?:" + "|".join(literal(str(v)) for v in f["enum"]) + ")" if f.get("enum") else kinds[type_name(f)]
-            for f in self.features
-        ]
-        csv = "^" + ",".join(map(literal, self.names)) + r"(?:\n" + ",".join(cells) + r")+\n?$"
-        example = self.example()
-        instance = {**self.instance, "example": example}
-        schemas = {
-            "instance": instance,
-            "instances": _instances_schema(instance),
-            "csv": {"type": "string", "pattern": csv},
-        }
-        values = [
-            {k: v for k, v in feature_schema(f).items() if k != "description" and not k.startswith("x-")}
-            for f in self.features
-        ]
-        if all(v == values[0] for v in values):
-            schemas["rows"] = _instances_schema(
-                {
-                    "type": "array",
-                    "minItems": len(self.names),
-                    "maxItems": len(self.names),
-                    "items": values[0],
-                    "description": self.row["description"],
-                    "example": list(example.values()),
-                }
-            )
-        else:
-            schemas["instances"]["description"] = (
-                "Instances by name. Rows of values in feature order (" + ", ".join(self.names) + ") are "
-                "accepted too; OpenAPI 3.0 cannot describe rows whose values are of different types."
-            )
-        return schemas
 
     def example(self) -> dict[str, Any]:
         """A valid single instance, from each feature's example, enum or training range."""
@@ -297,7 +241,7 @@ class InputSchema:
         return typed
 
 
-def _instances_schema(item: dict[str, Any]) -> dict[str, Any]:
+def instances_schema(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {"instances": {"type": "array", "minItems": 1, "items": item}},
@@ -324,19 +268,3 @@ def _column_check(feature: Mapping[str, Any]) -> Callable[[Sequence[Any]], bool]
 def _echoable(value: Any) -> bool:
     """An id the response can echo exactly: a string, or an integer a 64-bit integer holds."""
     return type(value) is str or (type(value) is int and -INT64_MAX <= value <= INT64_MAX)
-
-
-def example_value(feature: Mapping[str, Any]) -> Any:
-    """A plausible value of one feature for examples and form defaults."""
-    if feature.get("example") is not None:
-        return feature["example"]
-    if feature.get("enum"):
-        return feature["enum"][0]
-    kind = type_name(feature)
-    if kind == "boolean":
-        return False
-    if kind == "string":
-        return ""
-    low, high = feature.get("minimum"), feature.get("maximum")
-    value = (low + high) / 2 if low is not None and high is not None else 0
-    return int(round(value)) if kind == "integer" else round(value, 3)

@@ -17,6 +17,7 @@ from typing import Any
 from app.core.codecs import oipmodel
 from app.core.codecs.csvanswer import example_csv, output_columns
 from app.core.registry import ModelRegistry
+from app.core.schema_docs import openapi_schemas
 from app.core.versions import Model, ModelVersion
 from app.http.infer_schema import v2_request_schema
 
@@ -86,7 +87,7 @@ def _model_paths(
     keys = {number: model.name if number in alike else f"{model.name}.v{number}" for number in model.versions}
     for number, entry in sorted(model.versions.items()):
         if entry.runtime is not None and (number == model.default_version or number not in alike):
-            for kind, schema in entry.runtime.schema.openapi_schemas().items():
+            for kind, schema in openapi_schemas(entry.runtime.schema).items():
                 schemas[f"{keys[number]}.{kind}"] = schema
             schemas[f"{keys[number]}.v2"] = v2_request_schema(entry.runtime)
         if number not in alike:
@@ -149,14 +150,14 @@ def _operation(
         },
         "rows": {"summary": "Rows in feature order", "value": {"instances": [list(example.values())]}},
     }
-    if "rows" not in runtime.schema.openapi_schemas():  # OpenAPI 3.0 cannot describe its rows
+    if "rows" not in openapi_schemas(runtime.schema):  # OpenAPI 3.0 cannot describe its rows
         forms.pop()
         examples.pop("rows")
     content = operation["requestBody"]["content"]
     content["application/json"] = {"schema": {"oneOf": [_ref(f) for f in forms]}, "examples": examples}
     content["application/x-www-form-urlencoded"] = {"schema": _ref(f"{key}.instance")}
     csv = content["text/csv"]
-    csv["schema"]["pattern"] = runtime.schema.openapi_schemas()["csv"]["pattern"]
+    csv["schema"]["pattern"] = openapi_schemas(runtime.schema)["csv"]["pattern"]
     csv["schema"]["description"] = csv["schema"].get("description", "") + _CSV_PATTERN
     csv["example"] = example_csv(runtime.schema)
     header, row = csv["example"].splitlines()
@@ -196,7 +197,7 @@ def _kserve_operation(
     if entry.runtime is None:
         return operation
     example = entry.runtime.schema.example()
-    forms = [f"{key}.instances"] + ([f"{key}.rows"] if "rows" in entry.runtime.schema.openapi_schemas() else [])
+    forms = [f"{key}.instances"] + ([f"{key}.rows"] if "rows" in openapi_schemas(entry.runtime.schema) else [])
     operation["requestBody"]["content"]["application/json"] = {
         "schema": {"oneOf": [_ref(f) for f in forms]} if len(forms) > 1 else _ref(forms[0]),
         "examples": {

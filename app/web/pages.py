@@ -16,8 +16,9 @@ from werkzeug.utils import secure_filename
 from app.core import features
 from app.core.codecs.csvanswer import example_csv, output_columns
 from app.core.errors import InvalidInput, ModelhostError, ModelNotFound, ModelNotReady, UnusableOutput
+from app.core.features import example_value
 from app.core.runtime import Runtime
-from app.core.schema import InputSchema, example_value
+from app.core.schema import InputSchema
 from app.core.versions import ModelVersion
 from app.extensions import get_dataplane, get_registry
 from app.http import files
