@@ -8,10 +8,7 @@ loading, its schema and one trial prediction); one that fails any check is recor
 with the reason and never stops the others from serving.
 
 At the end of every scan the watcher settles the registry: the default of each model that
-serves is remembered as its last good one. It is the fallback while a pinned default is not
-loaded, and it marks the models readiness counts (those that have served). A process that joins
-a running server adopts the server's memory of both (``app.core.fleet``), so it routes and reports
-readiness like its neighbours.
+serves is remembered as its last good one (``app.core.readiness``).
 """
 
 from __future__ import annotations
@@ -25,10 +22,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.core.errors import SEE_MODELS, SEE_REPOSITORY, ModelNotFound, ModelNotReady
+from app.core.readiness import Readiness
 from app.core.runtime import open_version
 from app.core.telemetry import LOAD_SECONDS, LOADED, LOADS
 from app.core.versions import Model, ModelVersion, Unloaded
-from app.storage.errors import LoadError, without_server_paths
+from app.storage.errors import LoadError
 from app.storage.layout import VERSION_PATTERN
 from app.storage.repository import Repository
 from app.storage.scan import Fingerprint
@@ -57,14 +55,7 @@ class ModelRegistry:
         #: Each model's serving config and, when its file was refused, why (kept for models not loaded yet).
         self._configs: dict[str, tuple[ServingConfig, str | None]] = {}
         self._listeners: list[Callable[[], None]] = []
-        #: Each model's last good default: the default in force, and loaded, at the end of a scan.
-        #: A model is here once it has served; readiness counts these models (README).
-        self._last_good: dict[str, int] = {}
-        #: Whether the start-up rule is over: once every model served at the end of a scan. Until
-        #: then every model must serve for the process to be ready.
-        self.started = False
-        #: Models removed since the last scan ended: their last good default is forgotten.
-        self._removed: set[str] = set()
+        self._readiness = Readiness()
         #: The default each model's last log line named.
         self._announced: dict[str, int] = {}
 
@@ -149,14 +140,13 @@ class ModelRegistry:
         return all(v.status == "loaded" for m in self._models.values() for v in m.versions.values())
 
     def serving(self) -> bool:
-        """The readiness of this process (README): every model that has served still answers.
+        """The readiness of this process (README): every model that has served still answers."""
+        return self._readiness.serving(self._models)
 
-        Until the server has started (every model served at once), every model must answer. After
-        that, a model that never loaded (a broken one copied in) is listed as failed but does not
-        count: it must not take an instance that serves every other model out of rotation.
-        """
-        models, last_good = self._models, self._last_good
-        return all(model.serves for name, model in models.items() if not self.started or name in last_good)
+    @property
+    def started(self) -> bool:
+        """Whether the start-up rule of readiness is over: every model served at the end of a scan."""
+        return self._readiness.started
 
     # --- changing (the watcher, start-up) -----------------------------------------------------
 
@@ -174,7 +164,7 @@ class ModelRegistry:
         except Exception as exc:  # noqa: BLE001 - whatever breaks one version must not stop the others
             entry.runtime = None
             expected = isinstance(exc, LoadError)
-            entry.error = self._public(
+            entry.error = self.repository.public(
                 str(exc) if expected else f"loading failed unexpectedly ({type(exc).__name__}: {exc})"
             )
             log.error("Model %s version %s failed to load: %s", name, version, exc, exc_info=not expected)
@@ -201,8 +191,7 @@ class ModelRegistry:
     def adopt(self, last_good: dict[str, int], started: bool) -> None:
         """Take over what the server knows when this process joins it (``app.core.fleet``), before the first scan."""
         with self._lock:
-            self._last_good.update(last_good)
-            self.started = self.started or started
+            self._readiness.adopt(last_good, started)
 
     def publish(self, model: Model) -> None:
         """Make a model (new, or with changed versions or routing) the one requests see.
@@ -212,9 +201,8 @@ class ModelRegistry:
         one at a time, and the first of them must not become the default a pinned one falls back on.
         """
         with self._lock:
-            model = Model.build(
-                model.name, model.versions, model.serving, model.serving_error, previous=self._last_good.get(model.name)
-            )
+            previous = self._readiness.last_good.get(model.name)
+            model = Model.build(model.name, model.versions, model.serving, model.serving_error, previous=previous)
             for number in model.versions:
                 self.unloaded.pop((model.name, number), None)
             self._models = {**self._models, model.name: model}
@@ -229,15 +217,7 @@ class ModelRegistry:
         """
         with self._lock:
             models = self._models
-            changed: dict[str, int | None] = {name: None for name in self._removed if name not in models}
-            self._removed.clear()
-            for name in changed:
-                self._last_good.pop(name, None)
-            for name, model in models.items():
-                if model.serves and self._last_good.get(name) != model.default_version:
-                    self._last_good[name] = changed[name] = model.default_version
-            if not self.started and all(model.serves for model in models.values()):
-                self.started = True
+            changed = self._readiness.settle(models)
             for name in [name for name in self._announced if name not in models]:
                 del self._announced[name]
             for name, model in models.items():
@@ -294,7 +274,7 @@ class ModelRegistry:
                 self.publish(replace(model, versions=versions))
             else:
                 self._models = {n: m for n, m in self._models.items() if n != name}
-                self._removed.add(name)
+                self._readiness.removed(name)
                 self._changed()
                 log.info("Model %s removed: it has no versions left", name)
         LOADED.labels(name, str(version)).set(0)
@@ -313,13 +293,3 @@ class ModelRegistry:
                 listener()
             except Exception:  # noqa: BLE001 - a listener's failure must not undo the change
                 log.exception("A listener of the model registry failed")
-
-    def _public(self, message: str) -> str:
-        """A load error as clients see it: no absolute path of the server's file system in it.
-
-        Messages of this package name paths relative to the repository already; a library's own
-        exception text may still carry the absolute path of the file it could not read.
-        """
-        for root in {str(self.root.resolve()), str(self.root)}:
-            message = message.replace(root + "/", "").replace(root, "the model repository")
-        return without_server_paths(message)

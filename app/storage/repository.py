@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from app.storage.errors import LoadError
+from app.storage.errors import LoadError, without_server_paths
 from app.storage.layout import ARTIFACTS, METADATA_FILE
 from app.storage.metadata import metadata_problems
 from app.storage.scan import Scan, Scanner
@@ -64,6 +64,16 @@ class Repository:
             return str(Path(path).relative_to(self.root))
         except ValueError:
             return Path(path).name
+
+    def public(self, message: str) -> str:
+        """A load error as clients see it: no absolute path of the server's file system in it.
+
+        Messages of this package name paths relative to the repository already; a library's own
+        exception text may still carry the absolute path of the file it could not read.
+        """
+        for root in {str(self.root.resolve()), str(self.root)}:
+            message = message.replace(root + "/", "").replace(root, "the model repository")
+        return without_server_paths(message)
 
     def inside(self, path: Path) -> Path:
         """The resolved path, or LoadError when it (or a link on the way) leads out of the repository."""
