@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.core.errors import SEE_MODELS, SEE_REPOSITORY, ModelNotFound, ModelNotReady
+from app.core.loading import open_version
 from app.core.readiness import Readiness
-from app.core.runtime import open_version
 from app.core.telemetry import LOAD_SECONDS, LOADED, LOADS
 from app.core.versions import Model, ModelVersion, Unloaded
 from app.storage.errors import LoadError
