@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     # The feature-type table imports nothing of the application: model.json's check asks it too.
     "app.storage": {"app.core.features"},
     "app.core": {"app.storage"},
-    "app.launch": {"app.config", "app.urls"},
+    "app.launch": {"app.origins", "app.urls"},
     "app.http": {"app.core", "app.storage", "app.extensions", "app.config", "app.logs", "app.urls"},
     "app.web": {"app.core", "app.storage", "app.extensions", "app.config", "app.http", "app.urls"},
     "app.training": {"app.core", "app.storage", "app.extensions", "app.config", "app.http"},

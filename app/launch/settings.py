@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from app.config import parse_origins
 from app.launch.checks import (
     Refused,
     check_account,
@@ -26,6 +25,7 @@ from app.launch.checks import (
     switch,
     whole_number,
 )
+from app.origins import parse_origins
 
 #: Each whole-number setting MODELHOST_<name>: its default, its least value and its greatest (None: no bound).
 WHOLE_NUMBERS: dict[str, tuple[int, int, int | None]] = {
@@ -169,7 +169,7 @@ def check_tokens(env: Mapping[str, str]) -> None:
 
 
 def read_cors_origins(env: Mapping[str, str]) -> list[str]:
-    """MODELHOST_CORS_ORIGINS by the application's own rule (app/config.py): the origins, or ["*"].
+    """MODELHOST_CORS_ORIGINS by the application's own rule (app/origins.py): the origins, or ["*"].
 
     The application puts the CORS headers on its own answers; Apache matches the error documents it
     serves itself against the same origins (apache.cors_pattern). A value the application would

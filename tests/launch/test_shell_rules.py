@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app.config import parse_origins
 from app.launch import checks
 from app.launch.apache import cors_pattern
 from app.launch.checks import Refused
 from app.launch.settings import read_cors_origins
+from app.origins import parse_origins
 
 LIB = Path(__file__).resolve().parents[2] / "docker" / "lib.sh"
 LOCALES = ["C", "C.UTF-8"]
