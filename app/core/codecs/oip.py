@@ -23,8 +23,9 @@ from app.core import features
 from app.core.codecs.binary import HEADER_LENGTH, split_body
 from app.core.codecs.elements import BYTES, FLOATS, INTEGERS
 from app.core.codecs.jsonbody import decode_json, max_values
+from app.core.codecs.oipinputs import Tensor, read_inputs
 from app.core.codecs.oipmodel import takes_matrix
-from app.core.codecs.tensors import Tensor, check_request, read_inputs
+from app.core.codecs.tensors import check_request
 from app.core.errors import SEE_V2_INPUTS, InvalidInput, PayloadTooLarge
 from app.core.schema import Batch, InputSchema
 
