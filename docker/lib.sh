@@ -1,7 +1,7 @@
 # Sourced by docker/balancer/balancer-start, which stays bash (the balancer image has no Python):
 # the rules of its settings that are the server's too. The server's start checks the same settings
 # in Python (app/launch/checks.py) and takes the CORS origins with the application's own rule
-# (app/config.py, parse_origins); tests/launch/test_shell_rules.py runs both on the same values,
+# (app/origins.py, parse_origins); tests/launch/test_shell_rules.py runs both on the same values,
 # so the two cannot drift apart.
 # The characters are listed rather than given as ranges, which some locales stretch beyond ASCII.
 
