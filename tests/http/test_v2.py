@@ -474,7 +474,8 @@ def test_unknown_paths_and_methods_under_v2_carry_error_too(client):
 
 
 def test_int64_rows_take_the_whole_int64_range_for_number_features(client, mixed_app):
-    # The document says so (app/http/infer_schema.py): number features take -2^63; whole-number ones stop at -(2^63 - 1).
+    # The document says so (app/http/infer_schema.py): number features take -2^63; whole-number ones stop
+    # at -(2^63 - 1).
     rows = {"name": "x", "datatype": "INT64", "shape": [1, 4], "data": [-(2**63), 0, 0, 2**63 - 1]}
     assert infer(client, {"inputs": [rows]}).status_code == 200
     tensors = [{"name": "visits", "datatype": "INT64", "shape": [1], "data": [-(2**63)]},
